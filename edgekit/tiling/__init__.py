@@ -1,0 +1,16 @@
+"""Stateless tiling: cut frames into tile batches and join tile maps back (numpy only)."""
+
+from edgekit.tiling.grid import TileGrid, axis_starts
+from edgekit.tiling.ops import ScoreRule, join_score, seam_mask, smooth_seams, tile, tile_views, untile
+
+__all__ = [
+    "ScoreRule",
+    "TileGrid",
+    "axis_starts",
+    "join_score",
+    "seam_mask",
+    "smooth_seams",
+    "tile",
+    "tile_views",
+    "untile",
+]

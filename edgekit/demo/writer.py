@@ -1,0 +1,246 @@
+"""Write the demo dataset in the MVTec AD layout, one category at a time.
+
+```
+OUT/demo.json                                 written last: its presence means "complete"
+OUT/<category>/train/good/000.png
+OUT/<category>/test/good/000.png
+OUT/<category>/test/<kind>/000.png
+OUT/<category>/ground_truth/<kind>/000_mask.png   0/255, same stem as the test image + "_mask"
+OUT/<category>/stream.mp4 + stream.json       demo video and its defective frame indices
+```
+
+Every image has its own generator, seeded from (seed, category, split, index), so a category or an
+item is the same whatever else is generated, and the same seed gives byte-identical PNGs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sys
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from edgekit import __version__
+from edgekit.demo.defects import DefectKind, apply_defect
+from edgekit.demo.scenes import DemoCategory, Scene
+from edgekit.demo.summary import GENERATOR, CategorySummary, DemoCounts, DemoSummary, StreamDefect, StreamInfo
+from edgekit.demo.video import write_video
+from edgekit.errors import ConfigError, DataError
+
+logger = logging.getLogger(__name__)
+
+MIN_SIZE = 64
+SUMMARY_NAME = "demo.json"
+# Present while a run is writing; lets a rerun recognise (and replace) an interrupted demo folder.
+_IN_PROGRESS = ".edgekit-demo-incomplete"
+
+
+def item_rng(seed: int, category: str, split: str, index: int) -> np.random.Generator:
+    """The generator of one item: independent of every other item and of Python's hash seed.
+
+    Args:
+        seed: The dataset seed.
+        category: Category name.
+        split: Folder or stream part, e.g. ``"train/good"``, ``"test/stain"``, ``"stream"``.
+        index: Item number within the split.
+
+    Returns:
+        A fresh numpy Generator.
+    """
+    return np.random.default_rng([seed, zlib.crc32(category.encode()), zlib.crc32(split.encode()), index])
+
+
+def generate_demo_data(
+    out: Path,
+    size: int = 512,
+    seed: int = 0,
+    *,
+    counts: DemoCounts | None = None,
+    categories: Sequence[str] | None = None,
+    progress: bool = True,
+) -> DemoSummary:
+    """Write the real-photo demo dataset (MVTec layout, masks, demo videos) to ``out``.
+
+    Args:
+        out: Output folder: new, empty, or an earlier demo-data output (which is regenerated).
+        size: Side of the square frames in pixels; even, at least 64.
+        seed: Non-negative seed; the same seed writes byte-identical images.
+        counts: Images and video frames per category; :class:`DemoCounts` defaults if None.
+        categories: Category names (see :class:`DemoCategory`); all of them if None.
+        progress: Show a progress bar (only when stderr is a terminal).
+
+    Returns:
+        What was written.
+
+    Raises:
+        ConfigError: If size, seed or a category is not accepted, or ``out`` holds something else.
+        DataError: If an image or video cannot be written.
+    """
+    _check_size_seed(size, seed)
+    chosen = _check_categories(categories)
+    counts = counts if counts is not None else DemoCounts()
+    root = Path(out)
+    _prepare(root)
+    start = time.perf_counter()
+    per_category = counts.train_good + counts.test_good + counts.per_defect * len(DefectKind)
+    total = len(chosen) * (per_category + counts.stream_frames)
+    disable = not progress or not sys.stderr.isatty()
+    written = []
+    with tqdm(total=total, desc="demo-data", unit="img", disable=disable) as bar:
+        for category in chosen:
+            bar.set_postfix_str(str(category))
+            written.append(_write_category(root, category, size, seed, counts, bar))
+    summary = DemoSummary(root, size, seed, __version__, counts, tuple(written), time.perf_counter() - start)
+    _write_json(root / SUMMARY_NAME, summary.to_json())
+    (root / _IN_PROGRESS).unlink(missing_ok=True)
+    logger.info("wrote demo data for %d categories to %s in %.1f s", len(written), root, summary.elapsed_s)
+    return summary
+
+
+def _check_size_seed(size: int, seed: int) -> None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE or size % 2:
+        msg = (
+            f"size {size!r} is not accepted: frames must be square with an even side of at least "
+            f"{MIN_SIZE} px (video codecs store even sides only); accepted: 64, 66, ..., e.g. 512"
+        )
+        raise ConfigError(msg)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        msg = f"seed {seed!r} is not accepted; accepted: an integer >= 0"
+        raise ConfigError(msg)
+
+
+def _check_categories(categories: Sequence[str] | None) -> tuple[DemoCategory, ...]:
+    known = [str(c) for c in DemoCategory]
+    if categories is None:
+        return tuple(DemoCategory)
+    if isinstance(categories, str) or not categories:
+        msg = f"categories {categories!r} is not accepted; accepted: a non-empty list from {known}"
+        raise ConfigError(msg)
+    unknown = [c for c in categories if c not in known]
+    if unknown:
+        msg = f"unknown demo categories {unknown}; accepted: {known}"
+        raise ConfigError(msg)
+    return tuple(dict.fromkeys(DemoCategory(c) for c in categories))
+
+
+def _prepare(root: Path) -> None:
+    """Make ``root`` ready: create it, or clear an earlier demo there; refuse anything else."""
+    if root.exists() and not root.is_dir():
+        msg = f"output {root} is a file; accepted: a new or empty folder, or an earlier demo-data output"
+        raise ConfigError(msg)
+    if root.is_dir() and any(root.iterdir()):
+        if not _is_demo_dir(root):
+            msg = (
+                f"output folder {root} is not empty and is not an edgekit demo dataset (no {SUMMARY_NAME}); "
+                "accepted: a new or empty folder, or an earlier demo-data output"
+            )
+            raise ConfigError(msg)
+        logger.info("regenerating the demo dataset in %s", root)
+        # Mark the run first and drop demo.json, so an interrupted rerun never looks complete.
+        (root / _IN_PROGRESS).touch()
+        (root / SUMMARY_NAME).unlink(missing_ok=True)
+        for category in DemoCategory:
+            if (root / category).is_dir():
+                shutil.rmtree(root / category)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / _IN_PROGRESS).touch()
+
+
+def _is_demo_dir(root: Path) -> bool:
+    if (root / _IN_PROGRESS).is_file():
+        return True
+    try:
+        content = json.loads((root / SUMMARY_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and content.get("generator") == GENERATOR
+
+
+def _write_category(
+    root: Path, category: DemoCategory, size: int, seed: int, counts: DemoCounts, bar: tqdm
+) -> CategorySummary:
+    scene = Scene.load(category, size)
+    folder = root / category
+    for split, n in (("train/good", counts.train_good), ("test/good", counts.test_good)):
+        for i in range(n):
+            image = scene.render(item_rng(seed, category, split, i))
+            _write_png(folder / split / f"{_stem(i, n)}.png", image)
+            bar.update()
+    for kind in DefectKind:
+        n = counts.per_defect
+        for i in range(n):
+            rng = item_rng(seed, category, f"test/{kind}", i)
+            sample = apply_defect(scene.render(rng), kind, rng)
+            _write_png(folder / "test" / kind / f"{_stem(i, n)}.png", sample.image)
+            _write_png(folder / "ground_truth" / kind / f"{_stem(i, n)}_mask.png", sample.mask)
+            bar.update()
+    stream = _write_stream(folder, scene, seed, counts, bar)
+    defects = tuple((kind, counts.per_defect) for kind in DefectKind)
+    return CategorySummary(category, scene.kind, folder, counts.train_good, counts.test_good, defects, stream)
+
+
+def _write_stream(folder: Path, scene: Scene, seed: int, counts: DemoCounts, bar: tqdm) -> StreamInfo:
+    """The demo video: fresh draws of normal frames, with some carrying one defect each."""
+    plan_rng = item_rng(seed, scene.category, "stream/plan", 0)
+    picked = sorted(
+        int(i) for i in plan_rng.choice(counts.stream_frames, counts.stream_defective, replace=False)
+    )
+    kinds = [list(DefectKind)[j % len(DefectKind)] for j in range(len(picked))]
+    plan = dict(zip(picked, (kinds[j] for j in plan_rng.permutation(len(kinds))), strict=True))
+    boxes: dict[int, tuple[int, int, int, int]] = {}
+    passes = [0]  # the writer may call frames() again with a fallback codec: count progress once
+
+    def frames() -> Iterator[np.ndarray]:
+        first_pass = passes[0] == 0
+        passes[0] += 1
+        for i in range(counts.stream_frames):
+            rng = item_rng(seed, scene.category, "stream", i)
+            frame = scene.render(rng)
+            if i in plan:
+                sample = apply_defect(frame, plan[i], rng)
+                boxes[i] = sample.box_xyxy
+                frame = sample.image
+            if first_pass:
+                bar.update()
+            yield frame
+
+    frame_hw = (scene.size, scene.size)
+    video = write_video(folder / "stream", frames, counts.stream_frames, counts.stream_fps, frame_hw)
+    defective = tuple(StreamDefect(i, plan[i], boxes[i]) for i in picked)
+    info = StreamInfo(
+        video.path,
+        folder / "stream.json",
+        video.fourcc,
+        counts.stream_fps,
+        counts.stream_frames,
+        frame_hw,
+        defective,
+    )
+    _write_json(info.sidecar, info.to_json())
+    return info
+
+
+def _stem(index: int, count: int) -> str:
+    return f"{index:0{max(3, len(str(count - 1)))}d}"
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), image):
+        msg = f"cannot write image {path}: check the folder is writable and has space"
+        raise DataError(msg)
+
+
+def _write_json(path: Path, content: dict) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+    temporary.replace(path)

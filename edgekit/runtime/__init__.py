@@ -1,0 +1,1 @@
+"""Runtime stage (openvino + numpy + opencv only): sources, scheduler, ensemble runner, join, sinks."""

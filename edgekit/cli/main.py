@@ -21,8 +21,11 @@ from edgekit.errors import EdgekitError
 
 # command name -> module in edgekit.cli holding ``command``. Only commands that work are listed.
 COMMANDS: dict[str, str] = {
+    "demo": "edgekit.cli.demo",
     "demo-data": "edgekit.cli.demo_data",
     "devices": "edgekit.cli.devices",
+    "evaluate": "edgekit.cli.evaluate",
+    "train": "edgekit.cli.train",
 }
 
 

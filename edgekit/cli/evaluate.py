@@ -1,0 +1,40 @@
+"""``edgekit evaluate RUN``: image AUROC/F1 and pixel AUROC/AUPRO, optionally against single-model baselines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from edgekit.cli._table import fmt, format_rows
+
+
+@click.command("evaluate")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder ROOT/CATEGORY.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help="Write metrics JSON.")
+@click.option("--figures", type=click.Path(path_type=Path, file_okay=False), help="Write PNG panels here.")
+@click.option("--baselines", is_flag=True, help="Also train and evaluate single models at tile and full size.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def command(
+    run: Path, data: Path, json_path: Path | None, figures: Path | None, baselines: bool, no_progress: bool
+) -> None:
+    """Evaluate a trained ensemble on the test split of DATA."""
+    from edgekit.artifacts.files import write_json
+    from edgekit.train.evaluate import METRIC_KEYS, evaluate_run
+
+    report = evaluate_run(run, data, baselines=baselines, figures=figures, progress=not no_progress)
+    rows: list[tuple[object, ...]] = [("system", "grid", *METRIC_KEYS)]
+    order = [name for name in report.systems if name != "ensemble"] + ["ensemble"]
+    for name in order:
+        metrics = report.systems[name]
+        rows.append((name, report.details[name]["grid"], *(fmt(metrics[k]) for k in METRIC_KEYS)))
+    click.echo(f"{report.n_test} test images ({report.n_anomalous} defective) from {data}")
+    click.echo(format_rows(rows))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(json_path, json.loads(json.dumps(report.to_dict(), default=float)))
+        click.echo(f"metrics written to {json_path}")
+    if figures is not None:
+        click.echo(f"figures written to {figures}")

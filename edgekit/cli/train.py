@@ -1,0 +1,95 @@
+"""``edgekit train``: train a tiled ensemble of anomalib models on an MVTec-layout folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from edgekit.cli._table import fmt, format_rows
+
+_MODELS = ("padim", "patchcore", "stfpm", "fastflow", "reverse_distillation")
+_BACKBONES = ("efficientnet_lite0", "resnet18", "wide_resnet50_2")
+
+
+@click.command("train")
+@click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder ROOT/CATEGORY.")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Run folder.")
+@click.option("--model", type=click.Choice(_MODELS), default="padim", show_default=True)
+@click.option("--image-size", type=int, default=512, show_default=True, help="Frames are resized to this.")
+@click.option("--tile-size", type=int, default=256, show_default=True)
+@click.option("--stride", type=int, default=128, show_default=True)
+@click.option("--backbone", type=click.Choice(_BACKBONES), default="efficientnet_lite0", show_default=True)
+@click.option("--weights", type=click.Path(path_type=Path, dir_okay=False), help="Local backbone state dict.")
+@click.option("--layers", help="Comma-separated trunk layers (default: the model's choice for the backbone).")
+@click.option("--n-features", type=int, default=100, show_default=True, help="PaDiM features per patch.")
+@click.option("--coreset-ratio", type=float, default=0.01, show_default=True, help="PatchCore memory kept.")
+@click.option("--epochs", type=int, default=0, help="Epochs for STFPM/FastFlow/RD [default: model's].")
+@click.option("--batch-size", type=int, default=4, show_default=True, help="Images per step.")
+@click.option("--val-split", type=click.Choice(["same_as_test", "from_train"]), default="same_as_test",
+              show_default=True, help="Validation images for thresholds.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def command(
+    data: Path,
+    out: Path,
+    model: str,
+    image_size: int,
+    tile_size: int,
+    stride: int,
+    backbone: str,
+    weights: Path | None,
+    layers: str | None,
+    n_features: int,
+    coreset_ratio: float,
+    epochs: int,
+    batch_size: int,
+    val_split: str,
+    seed: int,
+    no_progress: bool,
+) -> None:
+    """Train one anomalib model per tile position, sharing one frozen trunk, and write RUN."""
+    from edgekit.train.config import TrainConfig
+    from edgekit.train.fit import train
+
+    config = TrainConfig(
+        data=data,
+        out=out,
+        model=model,
+        image_size=image_size,
+        tile_size=tile_size,
+        stride=stride,
+        backbone=backbone,
+        weights=weights,
+        layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else (),
+        n_features=n_features,
+        coreset_ratio=coreset_ratio,
+        epochs=epochs,
+        batch_size=batch_size,
+        val_split=val_split,
+        seed=seed,
+        progress=not no_progress,
+    )
+    record = train(config).record
+    t = record.thresholds
+    skipped = len(record.data["skipped"])
+    click.echo(
+        format_rows(
+            [
+                ("run", "model", "backbone", "grid", "train imgs", "state/position", "train s", "peak RSS"),
+                (
+                    out,
+                    record.model,
+                    record.backbone,
+                    record.grid,
+                    record.data["n_train"],
+                    f"{max(record.position_state_bytes) / 2**20:.1f} MiB",
+                    fmt(record.timing["total_s"], 1),
+                    f"{record.timing['peak_rss_mb']:.0f} MiB",
+                ),
+            ]
+        )
+    )
+    click.echo(f"thresholds: image {t.image_threshold:.4g}, pixel {t.pixel_threshold:.4g} ({t.detail})")
+    if skipped:
+        click.echo(f"skipped {skipped} unreadable file(s): see {out}/training.json (data.skipped)")

@@ -1,0 +1,1 @@
+"""Training stage (torch, timm, anomalib): pretrained backbones and per-position models."""

@@ -1,0 +1,193 @@
+"""Training configuration: one validated dataclass, with per-model defaults in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import ConfigError
+from edgekit.tiling import ScoreRule, TileGrid
+
+
+class ModelName(StrEnum):
+    """The anomalib models a tile position can hold."""
+
+    PADIM = "padim"
+    PATCHCORE = "patchcore"
+    STFPM = "stfpm"
+    FASTFLOW = "fastflow"
+    REVERSE_DISTILLATION = "reverse_distillation"
+
+
+class ThresholdMethod(StrEnum):
+    """How the image and pixel thresholds were chosen from validation data."""
+
+    F1_ADAPTIVE = "f1_adaptive"
+    NORMAL_QUANTILE = "normal_quantile"
+
+
+class ValSplit(StrEnum):
+    """Where validation images come from.
+
+    ``SAME_AS_TEST`` is anomalib's default (thresholds fitted on the test split, F1-adaptive).
+    ``FROM_TRAIN`` holds out a fraction of the good training images: there are no anomalies to fit
+    an F1 threshold on, so thresholds are a stated high quantile of normal scores.
+    """
+
+    SAME_AS_TEST = "same_as_test"
+    FROM_TRAIN = "from_train"
+
+
+# Feature layers per backbone, for the models that read several trunk stages. For
+# efficientnet_lite0 timm's feature_info modules are blocks.0,1,2,4,6 (strides 2,4,8,16,32).
+_LAYERS: dict[str, dict[ModelName, tuple[str, ...]]] = {
+    "efficientnet_lite0": {
+        ModelName.PADIM: ("blocks.2", "blocks.4"),
+        ModelName.PATCHCORE: ("blocks.2", "blocks.4"),
+        ModelName.STFPM: ("blocks.1", "blocks.2", "blocks.4"),
+        ModelName.FASTFLOW: ("blocks.1", "blocks.2", "blocks.4"),
+        ModelName.REVERSE_DISTILLATION: ("blocks.1", "blocks.2", "blocks.4"),
+    },
+    "resnet18": {
+        ModelName.PADIM: ("layer1", "layer2", "layer3"),
+        ModelName.PATCHCORE: ("layer2", "layer3"),
+        ModelName.STFPM: ("layer1", "layer2", "layer3"),
+        ModelName.FASTFLOW: ("layer1", "layer2", "layer3"),
+        ModelName.REVERSE_DISTILLATION: ("layer1", "layer2", "layer3"),
+    },
+    "wide_resnet50_2": {
+        ModelName.PADIM: ("layer1", "layer2", "layer3"),
+        ModelName.PATCHCORE: ("layer2", "layer3"),
+        ModelName.STFPM: ("layer1", "layer2", "layer3"),
+        ModelName.FASTFLOW: ("layer1", "layer2", "layer3"),
+        ModelName.REVERSE_DISTILLATION: ("layer1", "layer2", "layer3"),
+    },
+}
+
+_DEFAULT_EPOCHS = {
+    ModelName.PADIM: 1,
+    ModelName.PATCHCORE: 1,
+    ModelName.STFPM: 20,
+    ModelName.FASTFLOW: 20,
+    ModelName.REVERSE_DISTILLATION: 20,
+}
+
+
+def default_layers(model: ModelName, backbone: str) -> tuple[str, ...]:
+    """Feature layers used by ``model`` on ``backbone`` unless the user names others."""
+    return _LAYERS[backbone][model]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything ``edgekit train`` needs; validated on construction.
+
+    Args:
+        data: Dataset category folder (MVTec layout).
+        out: Run folder to write.
+        model: Model held by each tile position.
+        image_size: Frames are resized to this square size before tiling.
+        tile_size: Square tile size.
+        stride: Step between tiles.
+        backbone: Pretrained backbone (timm name).
+        weights: Local backbone state dict, for backbones not shipped offline.
+        layers: Trunk layers to read; empty means the model's default for the backbone.
+        n_features: PaDiM: features kept per patch (random subset, as anomalib does).
+        coreset_ratio: PatchCore: fraction of patch features kept in each memory bank.
+        num_neighbors: PatchCore: neighbours for the score reweighting.
+        epochs: Training epochs for the trained models (STFPM, FastFlow, RD); 0 = model default.
+        batch_size: Training images per step (each gives N tiles).
+        lr: Learning rate override for the trained models (None = anomalib's).
+        seed: Seed for every random draw (feature subset, coreset start, init, shuffling).
+        val_split: Where validation images come from.
+        val_ratio: Fraction of good training images held out when ``val_split`` is ``from_train``.
+        normal_quantile: Quantile of normal validation scores used as threshold without anomalies.
+        score_rule: How the image score is taken from the joined map.
+        progress: Show progress bars.
+    """
+
+    data: Path
+    out: Path
+    model: ModelName = ModelName.PADIM
+    image_size: int = 512
+    tile_size: int = 256
+    stride: int = 128
+    backbone: str = "efficientnet_lite0"
+    weights: Path | None = None
+    layers: tuple[str, ...] = ()
+    n_features: int = 100
+    coreset_ratio: float = 0.01
+    num_neighbors: int = 9
+    epochs: int = 0
+    batch_size: int = 4
+    lr: float | None = None
+    seed: int = 0
+    val_split: ValSplit = ValSplit.SAME_AS_TEST
+    val_ratio: float = 0.2
+    normal_quantile: float = 0.99
+    score_rule: ScoreRule = ScoreRule.MAX
+    progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            model = ModelName(self.model)
+        except ValueError:
+            msg = f"unknown model {self.model!r}; accepted: {', '.join(m.value for m in ModelName)}"
+            raise ConfigError(msg) from None
+        object.__setattr__(self, "model", model)
+        if self.backbone not in _LAYERS:
+            msg = f"unknown backbone {self.backbone!r}; accepted: {', '.join(_LAYERS)}"
+            raise ConfigError(msg)
+        object.__setattr__(self, "val_split", ValSplit(self.val_split))
+        object.__setattr__(self, "score_rule", ScoreRule(self.score_rule))
+        self.grid  # noqa: B018 - validates image, tile and stride sizes together
+        checks = [
+            (self.n_features >= 1, "n_features", self.n_features, ">= 1"),
+            (0 < self.coreset_ratio <= 1, "coreset_ratio", self.coreset_ratio, "0 < ratio <= 1"),
+            (self.num_neighbors >= 1, "num_neighbors", self.num_neighbors, ">= 1"),
+            (self.epochs >= 0, "epochs", self.epochs, ">= 0 (0 = the model's default)"),
+            (self.batch_size >= 1, "batch_size", self.batch_size, ">= 1"),
+            (self.lr is None or self.lr > 0, "lr", self.lr, "> 0"),
+            (0 < self.val_ratio < 1, "val_ratio", self.val_ratio, "0 < ratio < 1"),
+            (0.5 <= self.normal_quantile <= 1, "normal_quantile", self.normal_quantile, "0.5 <= q <= 1"),
+        ]
+        for ok, name, value, accepted in checks:
+            if not ok:
+                msg = f"{name} {value!r} is out of range; accepted: {accepted}"
+                raise ConfigError(msg)
+        if not self.layers:
+            object.__setattr__(self, "layers", default_layers(model, self.backbone))
+        else:
+            object.__setattr__(self, "layers", tuple(self.layers))
+        if self.epochs == 0:
+            object.__setattr__(self, "epochs", _DEFAULT_EPOCHS[model])
+
+    @property
+    def grid(self) -> TileGrid:
+        """The tile grid of this configuration."""
+        return TileGrid(self.image_size, self.tile_size, self.stride)
+
+    def with_changes(self, **changes: Any) -> TrainConfig:
+        """A copy with some fields replaced (and validated again)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            msg = f"unknown training options {sorted(unknown)}; accepted: {sorted(known)}"
+            raise ConfigError(msg)
+        return replace(self, **changes)
+
+    def model_options(self) -> dict[str, Any]:
+        """The options that shape the tile models, for the training record."""
+        return {
+            "layers": list(self.layers),
+            "n_features": self.n_features,
+            "coreset_ratio": self.coreset_ratio,
+            "num_neighbors": self.num_neighbors,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "seed": self.seed,
+        }

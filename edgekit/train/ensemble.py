@@ -1,0 +1,150 @@
+"""The tiled ensemble in torch: one shared frozen trunk, one anomalib model per tile position.
+
+Tensor layout: a batch of ``B`` frames gives tiles ``[B, N, T, T, 3]`` uint8 BGR (from
+:func:`edgekit.tiling.tile`); the trunk sees them as ``[B*N, 3, T, T]`` normalized RGB, frame-major,
+so position ``p`` of frame ``b`` is row ``b*N + p``. Maps come back as ``[B, N, T, T]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgekit._extras import require
+from edgekit.tiling import TileGrid
+from edgekit.train.backbones import load_into_features_only
+from edgekit.train.config import TrainConfig
+from edgekit.train.families import family_for
+from edgekit.train.families.base import Family, Features, check_layers, truncate_efficientnet
+
+if TYPE_CHECKING:
+    import torch
+
+torch = require("torch", "train")
+logger = logging.getLogger(__name__)
+
+IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
+IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
+
+
+def to_input(tiles_bgr: np.ndarray) -> torch.Tensor:
+    """uint8 BGR ``[..., T, T, 3]`` tiles -> normalized float RGB ``[M, 3, T, T]``.
+
+    This is the preprocessing the exported graph bakes in (BGR->RGB, /255, ImageNet mean/std).
+
+    Args:
+        tiles_bgr: Tiles with any leading dims.
+
+    Returns:
+        Float32 tensor with the leading dims flattened.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(tiles_bgr.reshape(-1, *tiles_bgr.shape[-3:])))
+    t = t.flip(-1).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD_RGB).view(1, 3, 1, 1)
+    return (t - mean) / std
+
+
+class TiledEnsemble(torch.nn.Module):
+    """N anomalib models, one per tile position, sharing one frozen trunk.
+
+    Args:
+        family: The model family (PaDiM, PatchCore, ...).
+        grid: The tile grid.
+        positions: One anomalib torch model per position, all sharing ``trunk``.
+        trunk: The frozen pretrained part.
+    """
+
+    def __init__(
+        self, family: Family, grid: TileGrid, positions: list[torch.nn.Module], trunk: torch.nn.Module
+    ) -> None:
+        super().__init__()
+        self.family = family
+        self.grid = grid
+        self.trunk = trunk
+        self.positions = torch.nn.ModuleList(positions)
+
+    @classmethod
+    def build(cls, config: TrainConfig, *, pretrained: bool = True) -> TiledEnsemble:
+        """Create the ensemble for ``config`` with the pretrained trunk loaded (offline).
+
+        Args:
+            config: The training configuration.
+            pretrained: Load the backbone's pretrained weights (False when a run's saved trunk
+                will be loaded instead).
+
+        Returns:
+            The untrained ensemble.
+        """
+        check_layers(config.backbone, config.layers)
+        family = family_for(config)
+        grid = config.grid
+        first = family.new_model()
+        trunk = family.trunk_of(first)
+        if pretrained:
+            load_into_features_only(trunk, config.backbone, config.weights)
+        truncate_efficientnet(trunk, config.layers)
+        trunk.eval()
+        for p in trunk.parameters():
+            p.requires_grad_(False)
+        positions = [first]
+        for _ in range(1, grid.n_tiles):
+            model = family.new_model()
+            family.share_trunk(model, trunk)
+            positions.append(model)
+        family.share_trunk(first, trunk)
+        return cls(family, grid, positions, trunk)
+
+    @property
+    def n_positions(self) -> int:
+        """Number of tile positions."""
+        return len(self.positions)
+
+    def shared_features(self, x: torch.Tensor) -> Features:
+        """The trunk's pass over ``[B*N, 3, T, T]`` tiles, once for all positions."""
+        with torch.no_grad():
+            return self.family.features(self.trunk, x)
+
+    def slice_position(self, feats: Features, x: torch.Tensor, p: int) -> tuple[Features, torch.Tensor]:
+        """Features and tiles of position ``p`` from a frame-major ``[B*N, ...]`` batch."""
+        n = self.n_positions
+        return {k: v[p::n].contiguous() for k, v in feats.items()}, x[p::n].contiguous()
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tile maps and scores of a batch of frames.
+
+        Args:
+            x: ``[B*N, 3, T, T]`` normalized tiles, frame-major.
+
+        Returns:
+            Maps ``[B, N, T, T]`` and tile scores ``[B, N]``.
+        """
+        feats = self.shared_features(x)
+        maps, scores = [], []
+        for p, model in enumerate(self.positions):
+            f, t = self.slice_position(feats, x, p)
+            amap, score = self.family.predict(model, f, t)
+            maps.append(amap[:, 0])
+            scores.append(score.reshape(-1))
+        return torch.stack(maps, dim=1), torch.stack(scores, dim=1)
+
+    def predict_tiles(self, tiles_bgr: np.ndarray, batch_frames: int = 2) -> tuple[np.ndarray, np.ndarray]:
+        """Maps and scores for uint8 BGR tiles ``[M, N, T, T, 3]`` (M frames).
+
+        Args:
+            tiles_bgr: The frames' tiles.
+            batch_frames: Frames per forward pass.
+
+        Returns:
+            ``float32 [M, N, T, T]`` maps and ``float32 [M, N]`` tile scores.
+        """
+        self.eval()
+        maps, scores = [], []
+        with torch.no_grad():
+            for i in range(0, len(tiles_bgr), batch_frames):
+                m, s = self(to_input(tiles_bgr[i : i + batch_frames]))
+                maps.append(m.numpy())
+                scores.append(s.numpy())
+        return np.concatenate(maps), np.concatenate(scores)

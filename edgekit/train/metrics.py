@@ -1,0 +1,144 @@
+"""Thresholds from validation and the four reported metrics, computed with anomalib's own metric classes.
+
+anomalib's AUROC (torchmetrics' ROC) applies a sigmoid to predictions outside [0, 1]; raw PaDiM
+scores (tens to hundreds) saturate to 1.0 in float32 and AUROC collapses to 0.5. Inside anomalib's
+Engine this never shows because metrics run after min-max normalization, so we min-max (a
+monotone map, AUROC unchanged) before calling it, as the Engine effectively does.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from edgekit._extras import require
+from edgekit.artifacts.record import Thresholds
+from edgekit.train.config import ThresholdMethod
+
+torch = require("torch", "train")
+
+
+def _unit(x: np.ndarray) -> torch.Tensor:
+    lo, hi = float(x.min()), float(x.max())
+    t = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    return (t - lo) / (hi - lo) if hi > lo else torch.zeros_like(t)
+
+
+def auroc(preds: np.ndarray, target: np.ndarray) -> float:
+    """Area under the ROC curve (anomalib ``_AUROC``), NaN where only one class is present."""
+    if target.min() == target.max():
+        return float("nan")
+    metric = require("anomalib.metrics.auroc", "train")._AUROC()
+    metric.update(_unit(preds).flatten(), torch.from_numpy(np.asarray(target)).flatten().int())
+    return float(metric.compute())
+
+
+def aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> float:
+    """Area under the per-region-overlap curve up to ``fpr_limit`` (anomalib ``_AUPRO``)."""
+    if masks.max() == 0:
+        return float("nan")
+    metric = require("anomalib.metrics.aupro", "train")._AUPRO(fpr_limit=fpr_limit)
+    metric.update(torch.from_numpy(maps.astype(np.float32)), torch.from_numpy(masks.astype(np.int32)))
+    return float(metric.compute())
+
+
+def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
+    """The threshold maximizing F1 (anomalib ``_F1AdaptiveThreshold``)."""
+    module = require("anomalib.metrics.threshold.f1_adaptive_threshold", "train")
+    metric = module._F1AdaptiveThreshold()
+    metric.update(torch.from_numpy(np.asarray(preds, np.float32)).flatten(), torch.from_numpy(target).flatten().int())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(metric.compute())
+
+
+def f1_at(preds: np.ndarray, target: np.ndarray, threshold: float) -> float:
+    """F1 of ``preds > threshold`` against binary ``target``, as anomalib's Engine labels."""
+    pred = np.asarray(preds) > threshold
+    truth = np.asarray(target).astype(bool)
+    tp = float(np.sum(pred & truth))
+    denom = float(pred.sum() + truth.sum())
+    return 2.0 * tp / denom if denom else 1.0
+
+
+def fit_thresholds(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    maps: np.ndarray,
+    masks: np.ndarray,
+    normal_quantile: float,
+    source: str,
+) -> Thresholds:
+    """Thresholds and min-max statistics from validation predictions.
+
+    With anomalies in the validation set: F1-adaptive image and pixel thresholds (anomalib's
+    default). Without: the image threshold is the ``normal_quantile`` of the normal scores and the
+    pixel threshold equals it (anomalib's threshold matching when there are no masks).
+
+    Args:
+        scores: Raw frame scores ``[M]``.
+        labels: ``[M]`` 0/1.
+        maps: Raw joined maps ``[M, H, W]``.
+        masks: ``[M, H, W]`` 0/1.
+        normal_quantile: Quantile used without anomalies.
+        source: Where the validation images came from, for the record.
+
+    Returns:
+        The thresholds, saying which method was used.
+    """
+    stats = {
+        "image_min": float(scores.min()),
+        "image_max": float(scores.max()),
+        "pixel_min": float(maps.min()),
+        "pixel_max": float(maps.max()),
+    }
+    n_anom = int(labels.sum())
+    if 0 < n_anom < len(labels):
+        image_thr = f1_adaptive_threshold(scores, labels)
+        pixel_thr = f1_adaptive_threshold(maps, masks) if masks.any() else image_thr
+        return Thresholds(
+            image_threshold=image_thr,
+            pixel_threshold=pixel_thr,
+            method=ThresholdMethod.F1_ADAPTIVE.value,
+            detail=f"F1-adaptive on {len(labels)} validation images ({n_anom} anomalous) from {source}",
+            **stats,
+        )
+    normal = scores[labels == 0] if n_anom < len(labels) else scores
+    thr = float(np.quantile(normal, normal_quantile))
+    return Thresholds(
+        image_threshold=thr,
+        pixel_threshold=thr,
+        method=ThresholdMethod.NORMAL_QUANTILE.value,
+        detail=(
+            f"validation ({len(labels)} images from {source}) has no anomalies: image threshold is the "
+            f"{normal_quantile:g} quantile of normal frame scores; pixel threshold matches it"
+        ),
+        **stats,
+    )
+
+
+def evaluate(
+    scores: np.ndarray, labels: np.ndarray, maps: np.ndarray, masks: np.ndarray, thresholds: Thresholds
+) -> dict[str, float]:
+    """The four reported metrics plus image F1-max.
+
+    Args:
+        scores: Raw frame scores ``[M]``.
+        labels: ``[M]`` 0/1.
+        maps: Raw joined maps ``[M, H, W]``.
+        masks: ``[M, H, W]`` 0/1.
+        thresholds: Thresholds from validation (image F1 is taken at the image threshold).
+
+    Returns:
+        ``image_auroc``, ``image_f1``, ``pixel_auroc``, ``pixel_aupro``, ``image_f1_max``.
+    """
+    f1max = require("anomalib.metrics.f1_score", "train")._F1Max()
+    f1max.update(torch.from_numpy(scores.astype(np.float32)), torch.from_numpy(labels).int())
+    return {
+        "image_auroc": auroc(scores, labels),
+        "image_f1": f1_at(scores, labels, thresholds.image_threshold),
+        "pixel_auroc": auroc(maps, masks),
+        "pixel_aupro": aupro(maps, masks),
+        "image_f1_max": float(f1max.compute()) if 0 < labels.sum() < len(labels) else float("nan"),
+    }

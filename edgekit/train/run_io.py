@@ -1,0 +1,151 @@
+"""Write a trained ensemble to a run folder and read it back (safetensors + JSON, no pickles)."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import replace
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from edgekit import __version__
+from edgekit._extras import require
+from edgekit.artifacts.files import atomic_dir, sha256_file
+from edgekit.artifacts.record import FileEntry, Thresholds, TrainingRecord
+from edgekit.errors import ArtifactError
+from edgekit.train.config import TrainConfig
+from edgekit.train.ensemble import TiledEnsemble
+
+torch = require("torch", "train")
+safetensors_torch = require("safetensors.torch", "train")
+
+TRUNK_FILE = "trunk.safetensors"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the packages that shape a trained model."""
+    versions = {"edgekit": __version__, "python": platform.python_version()}
+    for name in ("torch", "anomalib", "timm", "numpy", "opencv-python-headless"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def _save(tensors: dict[str, Any], path: Path) -> FileEntry:
+    clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    safetensors_torch.save_file(clean, str(path))
+    return FileEntry(path="", sha256=sha256_file(path), bytes=path.stat().st_size)
+
+
+def position_state(ensemble: TiledEnsemble, p: int) -> dict[str, Any]:
+    """A position's own state dict (its trunk keys left out)."""
+    prefix = ensemble.family.trunk_prefix()
+    return {k: v for k, v in ensemble.positions[p].state_dict().items() if not k.startswith(prefix)}
+
+
+def save_run(
+    ensemble: TiledEnsemble,
+    config: TrainConfig,
+    thresholds: Thresholds,
+    *,
+    backbone_source: str,
+    data: dict[str, Any],
+    timing: dict[str, float],
+) -> TrainingRecord:
+    """Write the run folder atomically: trunk, one file per position, then the record.
+
+    Args:
+        ensemble: The trained ensemble.
+        config: Its configuration.
+        thresholds: Validation statistics.
+        backbone_source: Where the trunk's pretrained weights came from.
+        data: Dataset facts for the record (paths, counts, skipped files).
+        timing: Wall times and peak RSS.
+
+    Returns:
+        The record as written.
+    """
+    with atomic_dir(config.out) as tmp:
+        (tmp / "positions").mkdir()
+        trunk = replace(_save(ensemble.trunk.state_dict(), tmp / TRUNK_FILE), path=TRUNK_FILE)
+        entries, state_bytes = [], []
+        for p in range(ensemble.n_positions):
+            rel = f"positions/p{p:02d}.safetensors"
+            entries.append(replace(_save(position_state(ensemble, p), tmp / rel), path=rel))
+            state_bytes.append(ensemble.family.state_bytes(ensemble.positions[p]))
+        record = TrainingRecord(
+            model=config.model.value,
+            backbone=config.backbone,
+            backbone_source=backbone_source,
+            grid=config.grid,
+            score_rule=config.score_rule.value,
+            options=config.model_options(),
+            trunk=trunk,
+            positions=tuple(entries),
+            position_state_bytes=tuple(state_bytes),
+            thresholds=thresholds,
+            data=data,
+            versions=package_versions(),
+            timing=timing,
+            created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        record.save(tmp)
+    return record
+
+
+def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
+    """The training configuration a record was made with (paths point at the run)."""
+    opts = record.options
+    return TrainConfig(
+        data=Path(record.data.get("root", ".")),
+        out=run,
+        model=record.model,
+        image_size=record.grid.image_hw[0],
+        tile_size=record.grid.tile_hw[0],
+        stride=record.grid.stride_hw[0],
+        backbone=record.backbone,
+        layers=tuple(opts["layers"]),
+        n_features=opts["n_features"],
+        coreset_ratio=opts["coreset_ratio"],
+        num_neighbors=opts["num_neighbors"],
+        epochs=opts["epochs"],
+        batch_size=opts["batch_size"],
+        lr=opts["lr"],
+        seed=opts["seed"],
+        score_rule=record.score_rule,
+        progress=False,
+    )
+
+
+def load_run(run: Path) -> tuple[TrainingRecord, TiledEnsemble]:
+    """Rebuild a trained ensemble from its run folder (hashes checked).
+
+    Args:
+        run: The run folder.
+
+    Returns:
+        The record and the ensemble in eval mode.
+
+    Raises:
+        ArtifactError: Missing, altered or incompatible run.
+    """
+    run = Path(run)
+    record = TrainingRecord.load(run)
+    config = config_from_record(record, run)
+    ensemble = TiledEnsemble.build(config, pretrained=False)
+    ensemble.trunk.load_state_dict(safetensors_torch.load_file(str(run / record.trunk.path)))
+    for p, entry in enumerate(record.positions):
+        state = safetensors_torch.load_file(str(run / entry.path))
+        result = ensemble.positions[p].load_state_dict(state, strict=False)
+        prefix = ensemble.family.trunk_prefix()
+        missing = [k for k in result.missing_keys if not k.startswith(prefix)]
+        if missing or result.unexpected_keys:
+            msg = (
+                f"position file {entry.path} does not fit a {record.model} model: "
+                f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}"
+            )
+            raise ArtifactError(msg)
+    return record, ensemble.eval()

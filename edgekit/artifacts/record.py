@@ -1,8 +1,10 @@
 """The training record: ``RUN/training.json``, what ``edgekit train`` leaves for evaluate and export.
 
-A run folder holds this record, ``trunk.safetensors`` (the shared frozen backbone) and one
+A run folder holds this record, ``trunk.safetensors`` (the shared frozen backbone), one
 ``positions/pNN.safetensors`` per tile position (that position's own state: PaDiM Gaussians,
-PatchCore memory bank, a trained student ...). No pickles. Every file is listed with its SHA-256.
+PatchCore memory bank, a trained student ...) and ``graph/ensemble.xml|bin``, the FP32 OpenVINO
+inference graph that the export stage quantizes and packages. No pickles. Every file is listed
+with its SHA-256.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ class TrainingRecord:
     versions: dict[str, str]
     timing: dict[str, float]
     created_utc: str
+    graph: dict[str, Any] = field(default_factory=dict)
+    graph_files: tuple[FileEntry, ...] = ()
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -126,6 +130,8 @@ class TrainingRecord:
                 versions=dict(data["versions"]),
                 timing=dict(data["timing"]),
                 created_utc=data["created_utc"],
+                graph=dict(data.get("graph", {})),
+                graph_files=tuple(FileEntry(**g) for g in data.get("graph_files", ())),
                 schema_version=data["schema_version"],
                 extra=dict(data.get("extra", {})),
             )
@@ -136,6 +142,6 @@ class TrainingRecord:
             msg = f"training record lists {len(record.positions)} position files, the grid has {record.grid.n_tiles}"
             raise ArtifactError(msg)
         if verify:
-            for entry in (record.trunk, *record.positions):
+            for entry in (record.trunk, *record.positions, *record.graph_files):
                 verify_file(run, entry.path, entry.sha256, "run folder")
         return record

@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "demo": "edgekit.cli.demo",
     "demo-data": "edgekit.cli.demo_data",
     "devices": "edgekit.cli.devices",
+    "export": "edgekit.cli.export",
     "evaluate": "edgekit.cli.evaluate",
     "train": "edgekit.cli.train",
 }

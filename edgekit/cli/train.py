@@ -72,7 +72,7 @@ def command(
     )
     record = train(config).record
     t = record.thresholds
-    skipped = len(record.data["skipped"])
+    skipped = record.data["skipped"]
     click.echo(
         format_rows(
             [
@@ -92,4 +92,7 @@ def command(
     )
     click.echo(f"thresholds: image {t.image_threshold:.4g}, pixel {t.pixel_threshold:.4g} ({t.detail})")
     if skipped:
-        click.echo(f"skipped {skipped} unreadable file(s): see {out}/training.json (data.skipped)")
+        click.echo(
+            f"skipped {len(skipped)} unreadable file(s), first: {skipped[0][0]}; "
+            f"all listed in {out}/training.json (data.skipped)"
+        )

@@ -180,7 +180,11 @@ class TrainConfig:
         return replace(self, **changes)
 
     def model_options(self) -> dict[str, Any]:
-        """The options that shape the tile models, for the training record."""
+        """The options that shape the tile models and their thresholds, for the training record.
+
+        ``weights`` and the validation options are kept so that a run can be retrained the same way
+        (``edgekit evaluate --baselines`` trains its single models with them).
+        """
         return {
             "layers": list(self.layers),
             "n_features": self.n_features,
@@ -190,4 +194,8 @@ class TrainConfig:
             "batch_size": self.batch_size,
             "lr": self.lr,
             "seed": self.seed,
+            "weights": str(Path(self.weights).resolve()) if self.weights is not None else None,
+            "val_split": self.val_split.value,
+            "val_ratio": self.val_ratio,
+            "normal_quantile": self.normal_quantile,
         }

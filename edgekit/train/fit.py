@@ -26,7 +26,7 @@ from edgekit.train.config import TrainConfig, ValSplit
 from edgekit.train.ensemble import TiledEnsemble, to_input
 from edgekit.train.infer import predict_frames
 from edgekit.train.metrics import fit_thresholds
-from edgekit.train.run_io import save_run
+from edgekit.train.run_io import check_out, save_run
 
 torch = require("torch", "train")
 logger = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ def train(config: TrainConfig) -> TrainResult:
         ConfigError: Invalid options.
     """
     t0 = time.perf_counter()
+    check_out(config.out)  # before the work: save_run replaces the whole folder
     grid = config.grid
     dataset = scan_dataset(config.data)
     image_hw = grid.image_hw
@@ -169,6 +170,8 @@ def train(config: TrainConfig) -> TrainResult:
         "n_train": len(fit_split.images),
         "n_val": len(val_split.images),
         "val_source": val_source,
+        "val_split": config.val_split.value,
+        "val_files": [str(sample.path) for sample in val_split.samples],
         "skipped": [list(s) for s in train_split.skipped + (test_split.skipped if test_split else ())],
         "conversions": train_split.conversions,
     }

@@ -12,10 +12,11 @@ from typing import Any
 from edgekit import __version__
 from edgekit._extras import require
 from edgekit.artifacts.files import atomic_dir, sha256_file
-from edgekit.artifacts.record import FileEntry, Thresholds, TrainingRecord
+from edgekit.artifacts.record import RECORD_NAME, FileEntry, Thresholds, TrainingRecord
 from edgekit.errors import ArtifactError
 from edgekit.train.config import TrainConfig
 from edgekit.train.ensemble import TiledEnsemble
+from edgekit.train.graph import write_graph
 
 torch = require("torch", "train")
 safetensors_torch = require("safetensors.torch", "train")
@@ -46,6 +47,27 @@ def position_state(ensemble: TiledEnsemble, p: int) -> dict[str, Any]:
     return {k: v for k, v in ensemble.positions[p].state_dict().items() if not k.startswith(prefix)}
 
 
+def check_out(out: Path) -> None:
+    """Refuse an output folder that writing a run would destroy (the run replaces the whole folder).
+
+    Accepted: a path that does not exist, an empty folder, or an earlier run folder (it holds
+    ``training.json``).
+
+    Args:
+        out: The run folder to write.
+
+    Raises:
+        ArtifactError: If ``out`` is a file or a non-empty folder that is not a run.
+    """
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / RECORD_NAME).is_file())):
+        msg = (
+            f"output {out} exists and is not an edgekit run folder (no {RECORD_NAME}): writing the run would "
+            "replace it; accepted: a new or empty folder, or an earlier run"
+        )
+        raise ArtifactError(msg)
+
+
 def save_run(
     ensemble: TiledEnsemble,
     config: TrainConfig,
@@ -68,6 +90,7 @@ def save_run(
     Returns:
         The record as written.
     """
+    check_out(config.out)
     with atomic_dir(config.out) as tmp:
         (tmp / "positions").mkdir()
         trunk = replace(_save(ensemble.trunk.state_dict(), tmp / TRUNK_FILE), path=TRUNK_FILE)
@@ -76,6 +99,11 @@ def save_run(
             rel = f"positions/p{p:02d}.safetensors"
             entries.append(replace(_save(position_state(ensemble, p), tmp / rel), path=rel))
             state_bytes.append(ensemble.family.state_bytes(ensemble.positions[p]))
+        graph = write_graph(ensemble, tmp / "graph", frames=1)
+        graph_files = tuple(
+            FileEntry(path=rel, sha256=sha256_file(tmp / rel), bytes=(tmp / rel).stat().st_size)
+            for rel in (graph["xml"], graph["bin"])
+        )
         record = TrainingRecord(
             model=config.model.value,
             backbone=config.backbone,
@@ -91,6 +119,8 @@ def save_run(
             versions=package_versions(),
             timing=timing,
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
+            graph=graph,
+            graph_files=graph_files,
         )
         record.save(tmp)
     return record
@@ -115,6 +145,10 @@ def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
         batch_size=opts["batch_size"],
         lr=opts["lr"],
         seed=opts["seed"],
+        weights=Path(opts["weights"]) if opts.get("weights") else None,
+        val_split=opts.get("val_split", "same_as_test"),
+        val_ratio=opts.get("val_ratio", 0.2),
+        normal_quantile=opts.get("normal_quantile", 0.99),
         score_rule=record.score_rule,
         progress=False,
     )

@@ -8,6 +8,7 @@ result. Tile layout inside a family: features and tiles arrive for one position 
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -53,6 +54,18 @@ def family_for(config: TrainConfig) -> Family:
     return cls(config)
 
 
+@functools.cache
+def feature_layers(backbone: str) -> dict[str, int]:
+    """The backbone's feature layers (timm ``feature_info`` module names) and their channel counts.
+
+    Built on the meta device: no weights, no memory; cached per process.
+    """
+    torch, timm = require("torch", "train"), require("timm", "train")
+    with torch.device("meta"):
+        info = timm.create_model(backbone, pretrained=False, features_only=True).feature_info
+    return {item["module"]: int(item["num_chs"]) for item in info.info}
+
+
 def check_layers(backbone: str, layers: tuple[str, ...]) -> None:
     """Refuse trunk layers the backbone does not expose (anomalib only warns, then fails later).
 
@@ -63,9 +76,7 @@ def check_layers(backbone: str, layers: tuple[str, ...]) -> None:
     Raises:
         ConfigError: Naming the bad layer and the accepted ones.
     """
-    timm = require("timm", "train")
-    info = timm.create_model(backbone, pretrained=False, features_only=True).feature_info
-    names = [item["module"] for item in info.info]
+    names = list(feature_layers(backbone))
     bad = [layer for layer in layers if layer not in names]
     if bad:
         msg = f"layer {bad[0]!r} is not a feature layer of {backbone}; accepted: {', '.join(names)}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from edgekit._extras import require
-from edgekit.train.config import ModelName
-from edgekit.train.families.base import Family, Features, register
+from edgekit.errors import ConfigError
+from edgekit.train.config import ModelName, TrainConfig
+from edgekit.train.families.base import Family, Features, feature_layers, register
 
 if TYPE_CHECKING:
     import torch
@@ -20,6 +21,17 @@ if TYPE_CHECKING:
 @register(ModelName.PADIM)
 class PadimFamily(Family):
     """PaDiM: per-patch multivariate Gaussians over pretrained features."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        # anomalib raises a bare ValueError for this deep inside PadimModel; say it in one line first
+        available = sum(feature_layers(config.backbone).get(layer, 0) for layer in config.layers)
+        if not 1 <= config.n_features <= available:
+            msg = (
+                f"n_features {config.n_features} does not fit the {available} channels of {config.backbone} "
+                f"layers {', '.join(config.layers)}; accepted: 1 <= n_features <= {available}"
+            )
+            raise ConfigError(msg)
 
     def new_model(self) -> torch.nn.Module:
         """A fresh ``PadimModel``; ``idx`` drawn from the run's seed (identical across positions)."""

@@ -6,9 +6,13 @@ coreset memory bank (anomalib's ``KCenterGreedy``) and searches it for its tiles
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from edgekit._extras import require
+from edgekit.errors import ConfigError
 from edgekit.train.config import ModelName
 from edgekit.train.families.base import Family, Features, register
 
@@ -48,9 +52,28 @@ class PatchcoreFamily(Family):
         model.embedding_store.append(model.reshape_embedding(model.generate_embedding(feats)))
 
     def finish(self, model: torch.nn.Module) -> None:
-        """Anomalib's coreset subsampling into the memory bank (seeded)."""
+        """Anomalib's coreset subsampling into the memory bank (seeded).
+
+        Raises:
+            ConfigError: If the ratio keeps no feature at all (anomalib raises a bare ValueError).
+        """
+        n_patches = sum(len(batch) for batch in model.embedding_store)
+        if int(n_patches * self.config.coreset_ratio) < 1:
+            least = math.ceil(1000 / n_patches) / 1000
+            msg = (
+                f"coreset_ratio {self.config.coreset_ratio:g} keeps none of the {n_patches} patch features of a "
+                f"tile position; accepted: coreset_ratio >= {least:g} here (or more training images)"
+            )
+            raise ConfigError(msg)
         self.torch.manual_seed(self.config.seed)
-        model.subsample_embedding(self.config.coreset_ratio)
+        # anomalib's SparseRandomProjection draws its columns from numpy's global RNG (sklearn's
+        # sample_without_replacement with random_state=None): seed it too, then put it back.
+        numpy_state = np.random.get_state()
+        np.random.seed(self.config.seed)
+        try:
+            model.subsample_embedding(self.config.coreset_ratio)
+        finally:
+            np.random.set_state(numpy_state)
 
     def predict(
         self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor

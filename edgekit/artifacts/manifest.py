@@ -1,0 +1,130 @@
+"""The bundle manifest: ``BUNDLE/manifest.json``, what makes an exported ensemble self-describing.
+
+A bundle is an OpenVINO IR (``ensemble.xml`` + ``.bin``) whose input is the raw uint8 BGR NHWC
+tiles of a frame, plus this manifest: grid, input spec, join rules, normalization statistics and
+thresholds, precision, the accuracy check against FP32, sizes, and the SHA-256 of every file.
+Loading a bundle needs numpy and the standard library only; the runtime adds OpenVINO.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgekit.artifacts.files import check_schema, read_json, verify_file, write_json
+from edgekit.artifacts.record import FileEntry, Thresholds
+from edgekit.errors import ArtifactError
+from edgekit.tiling import ScoreRule, TileGrid
+
+MANIFEST_NAME = "manifest.json"
+SCHEMA_VERSION = 1
+
+
+PRECISIONS = ("int8", "fp16", "fp32")
+
+
+@dataclass(frozen=True)
+class JoinRules:
+    """How tile maps become a frame result.
+
+    Attributes:
+        score_rule: ``max`` of the joined map or ``mean_of_tile_max``.
+        seam_width: Half-width of the seam-smoothing band in pixels (0 = off).
+        seam_sigma: Gaussian sigma of seam smoothing.
+    """
+
+    score_rule: str = ScoreRule.MAX.value
+    seam_width: int = 0
+    seam_sigma: float = 2.0
+
+
+@dataclass(frozen=True)
+class EnsembleManifest:
+    """Everything the runtime needs to run and interpret a bundle."""
+
+    model: str
+    backbone: str
+    precision: str
+    grid: TileGrid
+    frames_per_call: int
+    input: dict[str, Any]
+    outputs: dict[str, Any]
+    files: tuple[FileEntry, ...]
+    join: JoinRules
+    thresholds: Thresholds
+    accuracy: dict[str, Any]
+    sizes: dict[str, int]
+    quantization: dict[str, Any]
+    source: dict[str, Any]
+    versions: dict[str, str]
+    created_utc: str
+    schema_version: int = SCHEMA_VERSION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def xml(self) -> str:
+        """Relative path of the IR's .xml file."""
+        return next(f.path for f in self.files if f.path.endswith(".xml"))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        data = asdict(self)
+        data["grid"] = self.grid.to_dict()
+        return {"schema_version": self.schema_version, **{k: v for k, v in data.items() if k != "schema_version"}}
+
+    def save(self, folder: Path) -> None:
+        """Write ``folder/manifest.json`` atomically."""
+        write_json(folder / MANIFEST_NAME, self.to_dict())
+
+    @classmethod
+    def load(cls, folder: Path, *, verify: bool = True) -> EnsembleManifest:
+        """Read a bundle's manifest and check its files.
+
+        Args:
+            folder: The bundle folder.
+            verify: Check every listed file's SHA-256 (refuses altered bundles).
+
+        Returns:
+            The manifest.
+
+        Raises:
+            ArtifactError: Missing, corrupt, newer-schema or altered bundle.
+        """
+        folder = Path(folder)
+        if not folder.is_dir():
+            msg = f"bundle {folder} does not exist; create it with: edgekit export RUN --out {folder}"
+            raise ArtifactError(msg)
+        data = read_json(folder / MANIFEST_NAME, "bundle manifest")
+        check_schema(data, SCHEMA_VERSION, "bundle manifest", folder / MANIFEST_NAME)
+        try:
+            manifest = cls(
+                model=data["model"],
+                backbone=data["backbone"],
+                precision=data["precision"],
+                grid=TileGrid.from_dict(data["grid"]),
+                frames_per_call=int(data["frames_per_call"]),
+                input=dict(data["input"]),
+                outputs=dict(data["outputs"]),
+                files=tuple(FileEntry(**f) for f in data["files"]),
+                join=JoinRules(**data["join"]),
+                thresholds=Thresholds(**data["thresholds"]),
+                accuracy=dict(data["accuracy"]),
+                sizes=dict(data["sizes"]),
+                quantization=dict(data["quantization"]),
+                source=dict(data["source"]),
+                versions=dict(data["versions"]),
+                created_utc=data["created_utc"],
+                schema_version=data["schema_version"],
+                extra=dict(data.get("extra", {})),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            msg = f"bundle manifest {folder / MANIFEST_NAME} is incomplete or malformed ({error!r})"
+            raise ArtifactError(msg) from error
+        if not any(f.path.endswith(".xml") for f in manifest.files):
+            msg = f"bundle manifest {folder / MANIFEST_NAME} lists no .xml model file"
+            raise ArtifactError(msg)
+        if verify:
+            for entry in manifest.files:
+                verify_file(folder, entry.path, entry.sha256, "bundle")
+        return manifest

@@ -1,0 +1,135 @@
+"""Anomaly-detection metrics in numpy, for stages that must not import torch or anomalib.
+
+Ports of anomalib 2.7's ``_AUROC`` and ``_AUPRO`` (MVTec's per-region overlap, 8-connected regions
+from OpenCV, curve cut at ``fpr_limit`` with linear interpolation, area normalized by the limit).
+Tests check them against anomalib on the same arrays. Unlike torchmetrics' ROC these never apply
+a sigmoid, so raw scores are fine.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _dedup_last(sorted_preds: np.ndarray) -> np.ndarray:
+    """Mask keeping the last element of every run of equal values in a descending-sorted array."""
+    keep = np.ones(sorted_preds.shape, dtype=bool)
+    keep[:-1] = sorted_preds[:-1] != sorted_preds[1:]
+    return keep
+
+
+def auroc(preds: np.ndarray, target: np.ndarray) -> float:
+    """Area under the ROC curve of scores against binary labels (NaN with one class only).
+
+    Args:
+        preds: Scores, any shape (higher is more anomalous).
+        target: 0/1 labels of the same shape.
+
+    Returns:
+        The AUROC.
+    """
+    p = np.asarray(preds, dtype=np.float64).ravel()
+    t = np.asarray(target).ravel().astype(bool)
+    n_pos, n_neg = int(t.sum()), int((~t).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(-p, kind="stable")
+    p, t = p[order], t[order]
+    keep = _dedup_last(p)
+    tpr = np.concatenate([[0.0], np.cumsum(t)[keep] / n_pos])
+    fpr = np.concatenate([[0.0], np.cumsum(~t)[keep] / n_neg])
+    return float(np.trapezoid(tpr, fpr))
+
+
+def aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> float:
+    """Area under the per-region-overlap curve up to ``fpr_limit``, normalized (anomalib's AUPRO).
+
+    Args:
+        maps: ``[M, H, W]`` anomaly maps.
+        masks: ``[M, H, W]`` 0/1 ground truth.
+        fpr_limit: False-positive-rate limit of the integration.
+
+    Returns:
+        The AUPRO (NaN where no mask has a defect region).
+    """
+    masks = np.asarray(masks).astype(np.uint8)
+    labels = np.zeros(masks.shape, dtype=np.int64)
+    next_label = 1
+    for i, mask in enumerate(masks):
+        n, comps = cv2.connectedComponents(mask)
+        if n > 1:
+            labels[i] = np.where(comps > 0, comps + next_label - 1, 0)
+            next_label += n - 1
+    n_regions = next_label - 1
+    flat = labels.ravel()
+    background = flat == 0
+    n_bg = int(background.sum())
+    if n_regions == 0 or n_bg == 0:
+        return float("nan")
+    sizes = np.bincount(flat, minlength=next_label).astype(np.float64)
+    pro_change = np.where(background, 0.0, 1.0 / sizes[flat])
+    preds = np.asarray(maps, dtype=np.float32).ravel()
+    order = np.argsort(-preds, kind="stable")
+    preds_sorted = preds[order]
+    fpr = np.minimum(np.cumsum(background[order]) / n_bg, 1.0)
+    pro = np.minimum(np.cumsum(pro_change[order]) / n_regions, 1.0)
+    keep = _dedup_last(preds_sorted)
+    fpr = np.concatenate([[0.0], fpr[keep]])
+    pro = np.concatenate([[0.0], pro[keep]])
+    inside = np.nonzero(fpr <= fpr_limit)[0]
+    i = int(inside[-1])
+    if fpr[i] < fpr_limit and i + 1 < fpr.size:
+        f1, f2, p1, p2 = fpr[i], fpr[i + 1], pro[i], pro[i + 1]
+        p_lim = p1 + (p2 - p1) * (fpr_limit - f1) / (f2 - f1)
+        fpr = np.concatenate([fpr[: i + 1], [fpr_limit]])
+        pro = np.concatenate([pro[: i + 1], [p_lim]])
+    else:
+        fpr, pro = fpr[: i + 1], pro[: i + 1]
+    return float(np.trapezoid(pro, fpr) / fpr[-1])
+
+
+def f1_at(preds: np.ndarray, target: np.ndarray, threshold: float) -> float:
+    """F1 of ``preds > threshold`` against binary ``target`` (anomalib's Engine labelling).
+
+    Args:
+        preds: Scores.
+        target: 0/1 labels.
+        threshold: Decision threshold on the scores.
+
+    Returns:
+        The F1 score (1.0 when there are neither positives nor predictions).
+    """
+    pred = np.asarray(preds) > threshold
+    truth = np.asarray(target).astype(bool)
+    tp = float(np.sum(pred & truth))
+    denom = float(pred.sum() + truth.sum())
+    return 2.0 * tp / denom if denom else 1.0
+
+
+def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
+    """The score threshold that maximizes F1 (anomalib's ``F1AdaptiveThreshold``).
+
+    Candidate thresholds are the distinct scores; a sample is positive when ``score >= threshold``.
+    Without positives the maximum score is returned, without negatives the minimum (as anomalib).
+
+    Args:
+        preds: Scores, any shape.
+        target: 0/1 labels of the same shape.
+
+    Returns:
+        The threshold.
+    """
+    p = np.asarray(preds, dtype=np.float64).ravel()
+    t = np.asarray(target).ravel().astype(bool)
+    if not t.any():
+        return float(p.max())
+    if t.all():
+        return float(p.min())
+    order = np.argsort(-p, kind="stable")
+    p, t = p[order], t[order]
+    keep = _dedup_last(p)
+    tp = np.cumsum(t)[keep].astype(np.float64)
+    predicted = (np.arange(1, p.size + 1))[keep].astype(np.float64)
+    f1 = 2.0 * tp / (predicted + t.sum())
+    return float(p[keep][int(np.argmax(f1))])

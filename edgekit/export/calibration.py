@@ -1,0 +1,74 @@
+"""Calibration and validation frames for quantization, cut into tiles the way the runtime cuts them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgekit.artifacts.record import TrainingRecord
+from edgekit.data import Sample, load_split, scan_dataset
+from edgekit.errors import ConfigError
+from edgekit.tiling import tile
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """Frames of a split, with their tile batches.
+
+    Attributes:
+        tiles: ``uint8 [M, N, T, T, 3]`` BGR tiles per frame.
+        labels: ``[M]`` 0/1.
+        masks: ``[M, H, W]`` 0/1.
+        source: What the frames are, for reports.
+    """
+
+    tiles: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray
+    source: str
+
+
+def _frames(samples: list[Sample] | tuple[Sample, ...], record: TrainingRecord, what: str) -> FrameSet:
+    grid = record.grid
+    split = load_split(samples, grid.image_hw, min_hw=grid.tile_hw, what=what)
+    tiles = np.stack([tile(grid, img) for img in split.images])
+    return FrameSet(tiles=tiles, labels=split.labels, masks=split.masks, source=what)
+
+
+def calibration_frames(record: TrainingRecord, data: Path, size: int) -> FrameSet:
+    """Up to ``size`` training frames (each gives the N tiles of every position), evenly spread.
+
+    Args:
+        record: The training record.
+        data: The dataset folder.
+        size: Frames wanted.
+
+    Returns:
+        The frames; fewer than asked when the training split is smaller (logged with both numbers).
+    """
+    if size < 1:
+        msg = f"calibration size {size} is out of range; accepted: >= 1 frames"
+        raise ConfigError(msg)
+    train = scan_dataset(data).train
+    if len(train) < size:
+        logger.warning(
+            "calibration set smaller than asked: %d training frames available, %d asked; using %d "
+            "(%d tiles per position)", len(train), size, len(train), len(train)
+        )
+    picks = np.linspace(0, len(train) - 1, num=min(size, len(train))).round().astype(int)
+    return _frames([train[i] for i in sorted(set(picks.tolist()))], record, "calibration (train/good)")
+
+
+def validation_frames(record: TrainingRecord, data: Path) -> FrameSet:
+    """The frames thresholds were fitted on in training: the test split, or the held-out good images."""
+    dataset = scan_dataset(data)
+    if record.data.get("val_split") == "from_train":
+        wanted = {Path(p).name for p in record.data.get("val_files", [])}
+        samples = [s for s in dataset.train if s.path.name in wanted]
+        return _frames(samples, record, f"validation ({len(samples)} held-out train/good)")
+    return _frames(dataset.test, record, f"validation (test split, {len(dataset.test)} images)")

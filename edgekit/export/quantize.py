@@ -1,0 +1,80 @@
+"""NNCF post-training INT8 quantization of the fused graph, with the heads' distance math kept in float.
+
+The trunk's convolutions are quantized (that is where INT8 pays on CPUs with VNNI/AMX). The heads
+are not: PaDiM's Mahalanobis MatMul over inverse covariances, PatchCore's nearest-neighbour
+distances, the upsampling and the Gaussian blurs of the anomaly map generators. Their inputs are
+small differences of large numbers, and anomalib's own INT8 export that quantized them produced
+constant scores (see DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from edgekit._extras import require
+
+logger = logging.getLogger(__name__)
+
+# Node-name patterns of the head parts in graphs converted from edgekit.train.graph.
+HEAD_PATTERNS = (
+    r".*padim.*",
+    r".*anomaly_map_generator.*",
+    r".*blur.*",
+    r".*memory_bank.*",
+    r".*euclidean.*",
+)
+
+
+def ignored_scope() -> Any:
+    """NNCF ignored scope: every MatMul (the heads' distances) and every op under a head module."""
+    nncf = require("nncf", "export")
+    return nncf.IgnoredScope(patterns=list(HEAD_PATTERNS), types=["MatMul"], validate=False)
+
+
+def quantize(
+    model: Any,
+    calibration: list[Any],
+    *,
+    max_drop: float | None = None,
+    validation: list[Any] | None = None,
+    validate: Callable[[Any, list[Any]], float] | None = None,
+) -> Any:
+    """Quantize ``model`` to INT8 with NNCF.
+
+    Args:
+        model: The ``ov.Model`` with its uint8 input.
+        calibration: Calibration inputs (one ``uint8 [N, T, T, 3]`` array per frame).
+        max_drop: With a value, use ``nncf.quantize_with_accuracy_control`` allowing this absolute
+            drop of the validation metric; layers are reverted to float until it holds.
+        validation: Validation items for accuracy control.
+        validate: ``(compiled_model, items) -> metric`` for accuracy control.
+
+    Returns:
+        The quantized ``ov.Model``.
+    """
+    nncf = require("nncf", "export")
+    if not logger.isEnabledFor(logging.DEBUG):
+        # NNCF logs every node it skips at INFO; keep the export's output to its own table
+        logging.getLogger("nncf").setLevel(logging.WARNING)
+    dataset = nncf.Dataset(calibration)
+    common = {
+        "subset_size": len(calibration),
+        "preset": nncf.QuantizationPreset.MIXED,
+        "ignored_scope": ignored_scope(),
+    }
+    if max_drop is None:
+        return nncf.quantize(model, dataset, **common)
+    if validation is None or validate is None:
+        msg = "accuracy-controlled quantization needs validation items and a validation function"
+        raise ValueError(msg)
+    return nncf.quantize_with_accuracy_control(
+        model,
+        calibration_dataset=dataset,
+        validation_dataset=nncf.Dataset(validation),
+        validation_fn=validate,
+        max_drop=max_drop,
+        drop_type=nncf.DropType.ABSOLUTE,
+        **common,
+    )

@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/edgekit demo $(DEMO)
 
 lint: $(STAMP)
-	$(BIN)/ruff check edgekit tests benchmarks
+	$(BIN)/ruff check edgekit tests $(wildcard benchmarks)
 	$(BIN)/lint-imports
 
 test: lint

@@ -33,7 +33,7 @@ def command(
     """Write a demo dataset built from photographs that ship with scikit-image.
 
     OUT gets <category>/train/good, test/<kind>, ground_truth/<kind> (MVTec layout), a demo video
-    <category>/stream.mp4 with its stream.json, and demo.json. Needs: pip install 'edgekit[demo]'.
+    <category>/stream.avi with its stream.json, and demo.json. Needs: pip install 'edgekit[demo]'.
     """
     from edgekit.demo import generate_demo_data
 

@@ -22,7 +22,7 @@ class DemoCounts:
         train_good: Defect-free training images (``train/good``).
         test_good: Defect-free test images (``test/good``).
         per_defect: Test images per defect kind (``test/<kind>`` with masks in ``ground_truth``).
-        stream_frames: Frames in the demo video ``stream.mp4``.
+        stream_frames: Frames in the demo video ``stream.avi``.
         stream_defective: How many of those frames carry one defect.
         stream_fps: Frame rate written into the video.
     """
@@ -71,7 +71,8 @@ class StreamInfo:
     """The demo video of one category and its sidecar.
 
     Attributes:
-        video: Path of the video file (``stream.mp4``, or ``stream.avi`` if mp4 could not be written).
+        video: Path of the video file: ``stream.avi`` (lossless FFV1), or ``stream.mp4`` / MJPG
+            ``.avi`` where FFV1 cannot be written.
         sidecar: Path of ``stream.json``.
         fourcc: Codec the video was written with.
         fps: Frame rate.

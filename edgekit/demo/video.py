@@ -1,8 +1,11 @@
 """Write a short demo video that OpenCV reads back, with a codec fallback.
 
-opencv-python-headless here writes ``mp4v`` into ``.mp4`` (``avc1``/H.264 is not available: its
-encoder fails to open). Every file is read back after writing; if the frame count or size is wrong
-the next candidate is tried, ending with Motion-JPEG in ``.avi``. FFmpeg-backed writers round the
+The demo video is lossless (FFV1 in ``.avi``): the runtime must see the frames the model was
+trained on. Measured on the coffee demo: ``mp4v`` compression lifted a good frame's PaDiM score
+from 143 to 324, above the validation threshold of 254, so every frame of an mp4v stream was
+flagged. (``avc1``/H.264 is not available in opencv-python-headless here.) Every file is read back
+after writing; if the frame count or size is wrong the next candidate is tried: ``mp4v`` in
+``.mp4``, then Motion-JPEG in ``.avi``. FFmpeg-backed writers round the
 frame sides down to even numbers, which is why the demo frame size must be even.
 """
 
@@ -21,7 +24,7 @@ from edgekit.errors import DataError
 logger = logging.getLogger(__name__)
 
 # (fourcc, suffix), best first.
-CANDIDATES: tuple[tuple[str, str], ...] = (("mp4v", ".mp4"), ("MJPG", ".avi"))
+CANDIDATES: tuple[tuple[str, str], ...] = (("FFV1", ".avi"), ("mp4v", ".mp4"), ("MJPG", ".avi"))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ OUT/<category>/train/good/000.png
 OUT/<category>/test/good/000.png
 OUT/<category>/test/<kind>/000.png
 OUT/<category>/ground_truth/<kind>/000_mask.png   0/255, same stem as the test image + "_mask"
-OUT/<category>/stream.mp4 + stream.json       demo video and its defective frame indices
+OUT/<category>/stream.avi + stream.json       demo video and its defective frame indices
 ```
 
 Every image has its own generator, seeded from (seed, category, split, index), so a category or an

@@ -12,7 +12,7 @@ def test_writes_and_prints_a_summary(tmp_path):
         cli, ["demo-data", str(tmp_path / "d"), "--size", "64", "--category", "coffee"]
     )
     assert result.exit_code == 0, result.output
-    assert "coffee" in result.output and "stream.mp4" in result.output
+    assert "coffee" in result.output and "stream.avi" in result.output
     assert (tmp_path / "d" / "demo.json").is_file()
     assert len(list((tmp_path / "d" / "coffee" / "train" / "good").glob("*.png"))) == 60
 

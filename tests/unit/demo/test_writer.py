@@ -40,7 +40,7 @@ def test_layout_is_mvtec(demo):
         for kind in DefectKind:
             expected |= {f"{c}/test/{kind}/{i:03d}.png" for i in range(2)}
             expected |= {f"{c}/ground_truth/{kind}/{i:03d}_mask.png" for i in range(2)}
-        expected |= {f"{c}/stream.mp4", f"{c}/stream.json"}
+        expected |= {f"{c}/stream.avi", f"{c}/stream.json"}
     assert set(_files(demo.root)) == expected
 
 

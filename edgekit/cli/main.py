@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "demo-data": "edgekit.cli.demo_data",
     "devices": "edgekit.cli.devices",
     "export": "edgekit.cli.export",
+    "run": "edgekit.cli.run",
     "evaluate": "edgekit.cli.evaluate",
     "train": "edgekit.cli.train",
 }

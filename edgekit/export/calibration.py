@@ -58,7 +58,11 @@ def calibration_frames(record: TrainingRecord, data: Path, size: int) -> FrameSe
     if len(train) < size:
         logger.warning(
             "calibration set smaller than asked: %d training frames available, %d asked; using %d "
-            "(%d tiles per position)", len(train), size, len(train), len(train)
+            "(%d tiles per position)",
+            len(train),
+            size,
+            len(train),
+            len(train),
         )
     picks = np.linspace(0, len(train) - 1, num=min(size, len(train))).round().astype(int)
     return _frames([train[i] for i in sorted(set(picks.tolist()))], record, "calibration (train/good)")

@@ -47,9 +47,7 @@ def with_preprocessing(model: Any, record: TrainingRecord) -> Any:
     spec = record.graph["input"]
     ppp = ov.preprocess.PrePostProcessor(model)
     tensor = ppp.input().tensor()
-    tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(
-        ov.preprocess.ColorFormat.BGR
-    )
+    tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ov.preprocess.ColorFormat.BGR)
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     steps = ppp.input().preprocess()
     steps.convert_element_type(ov.Type.f32).convert_color(ov.preprocess.ColorFormat.RGB)

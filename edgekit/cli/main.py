@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ from edgekit.errors import EdgekitError
 # command name -> module in edgekit.cli holding ``command``. Only commands that work are listed.
 COMMANDS: dict[str, str] = {
     "demo": "edgekit.cli.demo",
+    "bench": "edgekit.cli.bench",
     "demo-data": "edgekit.cli.demo_data",
     "devices": "edgekit.cli.devices",
     "export": "edgekit.cli.export",
@@ -57,6 +59,9 @@ class _Group(click.Group):
 def cli(verbose: int) -> None:
     """Tiled-ensemble visual anomaly detection on Intel edge hardware."""
     level = logging.WARNING - 10 * min(verbose, 2)
+    if not verbose:
+        # timm and anomalib warn about their own deprecated imports on every start: not the user's concern
+        warnings.filterwarnings("ignore", category=FutureWarning)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from edgekit.devices import PerformanceHint
+from edgekit.errors import ConfigError
 from edgekit.perf import peak_rss_mb
 from edgekit.runtime.engine import Engine
 from edgekit.runtime.report import RunReport, StageTimes
@@ -106,7 +107,13 @@ def run(
 
     Returns:
         The run report.
+
+    Raises:
+        ConfigError: A negative ``warmup``.
     """
+    if warmup < 0:  # a negative count would slice the latency samples from the end
+        msg = f"warmup {warmup} is out of range; accepted: >= 0 (frames left out of fps and percentiles)"
+        raise ConfigError(msg)
     stop_event = stop_event or threading.Event()
     results = stream(
         bundle,

@@ -24,6 +24,17 @@ def _ms(t0: int, t1: int) -> float:
     return (t1 - t0) / 1e6
 
 
+def _reason(error: BaseException) -> str:
+    """One line saying why OpenVINO failed.
+
+    OpenVINO's messages start with one ``Exception from src/...cpp:NN:`` line per layer it passed
+    through; the reason is the last non-empty line.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reasons = [line for line in lines if not line.startswith("Exception from ")]
+    return (reasons or lines or [type(error).__name__])[-1]
+
+
 class Engine:
     """A bundle compiled for one device.
 
@@ -61,8 +72,7 @@ class Engine:
         try:
             self.compiled = self.core.compile_model(str(self.bundle / self.manifest.xml), self.device, self.config)
         except RuntimeError as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            msg = f"device {self.device} failed to compile the bundle {self.bundle}: {first}"
+            msg = f"device {self.device} failed to compile the bundle {self.bundle}: {_reason(error)}"
             raise DeviceError(msg) from error
         self.compile_s = time.perf_counter() - t0
         self.prep = FramePrep(self.grid.image_hw, strict=strict)

@@ -45,6 +45,8 @@ class Stream:
         stop_event: Set it (e.g. from a signal handler) to stop taking frames; frames in flight
             still finish and are yielded.
         keep_images: Attach each prepared frame to its result (for overlays).
+        stop_timeout_s: How long the end of the stream waits for the capture thread; a live source
+            stuck in a read (a stalled network stream) is left behind after that, a daemon thread.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class Stream:
         jobs: int = 0,
         stop_event: threading.Event | None = None,
         keep_images: bool = False,
+        stop_timeout_s: float = 5.0,
     ) -> None:
         ov = require("openvino", "runtime")
         self.engine = engine
@@ -64,6 +67,7 @@ class Stream:
         self.infer_queue = ov.AsyncInferQueue(engine.compiled, self.jobs)
         self.infer_queue.set_callback(self._done)
         self.keep_images = keep_images
+        self.stop_timeout_s = stop_timeout_s
         self._completed: queue.Queue[tuple[int, np.ndarray, int]] = queue.Queue()
         self.skipped_frames = 0
         self.skipped_reasons: list[str] = []
@@ -115,11 +119,11 @@ class Stream:
                     index = order.pop(0)
                     maps, finished_ns = done.pop(index)
                     yield self._result(pending.pop(index), maps, finished_ns)
-            self.infer_queue.wait_all()
         finally:
+            # also when the consumer breaks off early: no request may read a buffer after it is freed
+            self.infer_queue.wait_all()
             self.capture.stop()
-            self._drain_capture()
-            self.capture.join(timeout=5)
+            self._drain_capture(time.monotonic() + self.stop_timeout_s)
             self.finished_ns = time.perf_counter_ns()
         if self.capture.error is not None:
             raise self.capture.error
@@ -141,12 +145,24 @@ class Stream:
         self.infer_queue.start_async({0: buffer}, userdata=frame.index, share_inputs=True)
         return _InFlight(frame, taken, tiled, time.perf_counter_ns(), tuple(frame.image.shape[:2]))
 
-    def _drain_capture(self) -> None:
+    def _drain_capture(self, deadline: float) -> None:
+        """Empty the queue until the capture thread ends (a file reader waits for room for its end marker).
+
+        Bounded: a live source stuck in ``read()`` never sees the stop request, and waiting for it
+        would turn Ctrl-C into a hang.
+        """
         while True:
             try:
                 self.capture.queue.get_nowait()
             except queue.Empty:
                 if self._thread_done():
+                    return
+                if time.monotonic() >= deadline:
+                    logger.warning(
+                        "source %s did not stop within %.1f s (stuck in a read); leaving its thread behind",
+                        self.capture.source,
+                        self.stop_timeout_s,
+                    )
                     return
                 time.sleep(0.01)
 

@@ -170,3 +170,50 @@ def write_graph(ensemble: TiledEnsemble, folder: Path, frames: int = 1) -> dict[
         },
         "outputs": {"maps": [x.shape[0], 1, x.shape[2], x.shape[3]], "scores": [x.shape[0]]},
     }
+
+
+class PositionGraph(torch.nn.Module):
+    """One tile position as a whole model of its own: its own trunk pass and its head.
+
+    What exporting each anomalib tile model separately gives (anomalib's tiled ensemble has one
+    full model per position); kept for the "naive" side of the fused-vs-separate measurement.
+
+    Args:
+        ensemble: The trained ensemble.
+        position: The tile position.
+    """
+
+    def __init__(self, ensemble: TiledEnsemble, position: int) -> None:
+        super().__init__()
+        self.ensemble = ensemble
+        self.position = position
+        _swap_blurs(ensemble)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map ``[1, 1, T, T]`` and score ``[1]`` of one tile."""
+        feats = self.ensemble.shared_features(x)
+        model = self.ensemble.positions[self.position]
+        return self.ensemble.family.predict(model, feats, x)
+
+
+def write_position_graphs(ensemble: TiledEnsemble, folder: Path) -> list[dict[str, Any]]:
+    """Convert every position to its own FP32 IR (``pNN.xml``) in ``folder``.
+
+    Args:
+        ensemble: The trained ensemble.
+        folder: Destination folder (created).
+
+    Returns:
+        One description per position (relative file names, input shape).
+    """
+    ov = require("openvino", "train")
+    folder.mkdir(parents=True, exist_ok=True)
+    x = example_input(ensemble)[:1]
+    out = []
+    for p in range(ensemble.n_positions):
+        with torch.no_grad():
+            model = ov.convert_model(PositionGraph(ensemble, p).eval(), example_input=x)
+        model.inputs[0].get_tensor().set_names({"tiles"})
+        ov.save_model(model, folder / f"p{p:02d}.xml", compress_to_fp16=False)
+        out.append({"xml": f"p{p:02d}.xml", "bin": f"p{p:02d}.bin", "input_shape": list(x.shape)})
+    return out

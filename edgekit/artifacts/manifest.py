@@ -32,11 +32,13 @@ class JoinRules:
         score_rule: ``max`` of the joined map or ``mean_of_tile_max``.
         seam_width: Half-width of the seam-smoothing band in pixels (0 = off).
         seam_sigma: Gaussian sigma of seam smoothing.
+        weights: Overlap weighting of the join, ``uniform`` or ``taper``.
     """
 
     score_rule: str = ScoreRule.MAX.value
     seam_width: int = 0
     seam_sigma: float = 2.0
+    weights: str = "uniform"
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,21 @@ _BACKBONES = ("efficientnet_lite0", "resnet18", "wide_resnet50_2")
 @click.option("--coreset-ratio", type=float, default=0.01, show_default=True, help="PatchCore memory kept.")
 @click.option("--epochs", type=int, default=0, help="Epochs for STFPM/FastFlow/RD [default: model's].")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Images per step.")
-@click.option("--val-split", type=click.Choice(["same_as_test", "from_train"]), default="same_as_test",
-              show_default=True, help="Validation images for thresholds.")
+@click.option(
+    "--val-split",
+    type=click.Choice(["same_as_test", "from_train"]),
+    default="same_as_test",
+    show_default=True,
+    help="Validation images for thresholds.",
+)
+@click.option(
+    "--join",
+    "join_weights",
+    type=click.Choice(["uniform", "taper"]),
+    default="uniform",
+    show_default=True,
+    help="Overlap weighting when tile maps are joined.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def command(
@@ -45,6 +58,7 @@ def command(
     epochs: int,
     batch_size: int,
     val_split: str,
+    join_weights: str,
     seed: int,
     no_progress: bool,
 ) -> None:
@@ -67,6 +81,7 @@ def command(
         epochs=epochs,
         batch_size=batch_size,
         val_split=val_split,
+        join_weights=join_weights,
         seed=seed,
         progress=not no_progress,
     )

@@ -24,7 +24,7 @@ class FramePredictions:
     scores: np.ndarray
 
 
-def predict(compiled: Any, frames: FrameSet, grid: TileGrid, rule: str) -> FramePredictions:
+def predict(compiled: Any, frames: FrameSet, grid: TileGrid, rule: str, weights: str = "uniform") -> FramePredictions:
     """Infer every frame's tile batch, join the maps, take the score.
 
     Args:
@@ -32,6 +32,7 @@ def predict(compiled: Any, frames: FrameSet, grid: TileGrid, rule: str) -> Frame
         frames: The frames' tiles.
         grid: The tile grid.
         rule: The score rule.
+        weights: Overlap weighting of the join.
 
     Returns:
         Joined maps and scores.
@@ -41,7 +42,7 @@ def predict(compiled: Any, frames: FrameSet, grid: TileGrid, rule: str) -> Frame
     scores = np.empty(len(frames.tiles), dtype=np.float32)
     for i, tiles in enumerate(frames.tiles):
         tile_maps = request.infer({0: tiles})[compiled.outputs[0]]
-        maps[i] = untile(grid, tile_maps)
+        maps[i] = untile(grid, tile_maps, weights)
         scores[i] = join_score(maps[i], tile_maps, ScoreRule(rule))
     return FramePredictions(maps=maps, scores=scores)
 

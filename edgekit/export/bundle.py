@@ -9,6 +9,7 @@ plus ``manifest.json`` atomically (an interrupted export leaves no folder that l
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,22 @@ def _compile(model: Any) -> Any:
     return ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": INFERENCE_PRECISION})
 
 
+def _fp16(model: Any) -> Any:
+    """The model with FP16-compressed weights, as the saved bundle will hold them.
+
+    ``ov.save_model(..., compress_to_fp16=True)`` compresses only on the way to disk, so the accuracy
+    check must run on a saved and re-read copy: checking ``model`` itself would report a delta of 0.
+    The copy is read without mmap so the temporary folder can go at once (Windows cannot delete
+    mapped files).
+    """
+    with tempfile.TemporaryDirectory(prefix="edgekit-fp16-") as folder:
+        xml = Path(folder) / "fp16.xml"
+        ov.save_model(model, xml, compress_to_fp16=True)
+        core = ov.Core()
+        core.set_property({"ENABLE_MMAP": False})
+        return core.read_model(xml)
+
+
 def _versions() -> dict[str, str]:
     out = {"edgekit": __version__}
     for name in ("openvino", "nncf", "numpy"):
@@ -67,14 +84,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _accuracy_validator(val: FrameSet, grid: Any, rule: str) -> tuple[list[Any], Any]:
+def _accuracy_validator(val: FrameSet, grid: Any, rule: str, weights: str) -> tuple[list[Any], Any]:
     """Validation items and function for NNCF accuracy control (pixel AUPRO, or image AUROC)."""
     items = list(range(len(val.tiles)))
 
     def validate(compiled: Any, indices: list[int]) -> float:
         idx = np.asarray(list(indices))
         subset = FrameSet(val.tiles[idx], val.labels[idx], val.masks[idx], val.source)
-        preds = predict(compiled, subset, grid, rule)
+        preds = predict(compiled, subset, grid, rule, weights)
         scores = metrics(preds, subset, fit_thresholds(preds, subset))
         value = scores["pixel_aupro"] if subset.masks.any() else scores["image_auroc"]
         return float(value) if value == value else 0.0
@@ -123,14 +140,15 @@ def export_bundle(
     model = with_preprocessing(fp32_graph, record)
     val = validation_frames(record, data)
     grid, rule = record.grid, record.score_rule
-    fp32_preds = predict(_compile(model), val, grid, rule)
+    weights = record.options.get("join_weights", "uniform")
+    fp32_preds = predict(_compile(model), val, grid, rule, weights)
     fp32_thresholds = fit_thresholds(fp32_preds, val)
     fp32_metrics = metrics(fp32_preds, val, fp32_thresholds)
     t_ref = time.perf_counter()
     quant_info: dict[str, Any] = {"inference_precision": INFERENCE_PRECISION}
     if precision == "int8":
         calib = calibration_frames(record, data, calib_size)
-        items, validate = _accuracy_validator(val, grid, rule)
+        items, validate = _accuracy_validator(val, grid, rule, weights)
         deployed = quantize(
             model,
             list(calib.tiles),
@@ -150,10 +168,10 @@ def export_bundle(
             }
         )
     else:
-        deployed = model
-        quant_info["method"] = "none"
+        deployed = _fp16(model) if precision == "fp16" else model
+        quant_info["method"] = "fp16 weight compression" if precision == "fp16" else "none"
     t_quant = time.perf_counter()
-    preds = predict(_compile(deployed), val, grid, rule)
+    preds = predict(_compile(deployed), val, grid, rule, weights)
     thresholds = fit_thresholds(preds, val)
     deployed_metrics = metrics(preds, val, thresholds)
     accuracy = {
@@ -196,7 +214,7 @@ def export_bundle(
             input={"name": "tiles", "shape": [n, t_h, t_w, 3], "dtype": "u8", "layout": "NHWC", "color": "BGR"},
             outputs={"maps": [n, 1, t_h, t_w], "scores": [n]},
             files=files,
-            join=JoinRules(score_rule=rule),
+            join=JoinRules(score_rule=rule, weights=weights),
             thresholds=thresholds,
             accuracy=accuracy,
             sizes={

@@ -19,7 +19,7 @@ def read_run_graph(run: Path) -> tuple[TrainingRecord, Any]:
         run: The run folder written by ``edgekit train``.
 
     Returns:
-        The record and the ``ov.Model``.
+        The record and the ``ov.Model``, its input fixed to the record's static shape.
 
     Raises:
         ArtifactError: Missing, altered or graph-less run.
@@ -28,7 +28,13 @@ def read_run_graph(run: Path) -> tuple[TrainingRecord, Any]:
     if not record.graph_files:
         msg = f"run {run} has no inference graph (graph/ensemble.xml); re-train it with this edgekit version"
         raise ArtifactError(msg)
-    return record, ov.Core().read_model(Path(run) / record.graph["xml"])
+    model = ov.Core().read_model(Path(run) / record.graph["xml"])
+    # ov.convert_model leaves every input dimension dynamic; the runtime feeds exactly this shape, NPU
+    # compiles only static shapes, and the manifest promises it, so fix it here.
+    shape = record.graph.get("input", {}).get("shape")
+    if shape and model.inputs[0].get_partial_shape().is_dynamic:
+        model.reshape({0: ov.PartialShape(list(shape))})
+    return record, model
 
 
 def with_preprocessing(model: Any, record: TrainingRecord) -> Any:

@@ -119,7 +119,7 @@ class Engine:
         """
         timings = dict(timings or {})
         t0 = time.perf_counter_ns()
-        joined = untile(self.grid, tile_maps)
+        joined = untile(self.grid, tile_maps, self.manifest.join.weights)
         if self.manifest.join.seam_width > 0:
             joined = smooth_seams(self.grid, joined, self.manifest.join.seam_width, self.manifest.join.seam_sigma)
         raw = join_score(joined, tile_maps, self.rule)

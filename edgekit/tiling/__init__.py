@@ -1,9 +1,20 @@
 """Stateless tiling: cut frames into tile batches and join tile maps back (numpy only)."""
 
 from edgekit.tiling.grid import TileGrid, axis_starts
-from edgekit.tiling.ops import ScoreRule, join_score, seam_mask, smooth_seams, tile, tile_views, untile
+from edgekit.tiling.ops import (
+    JoinWeights,
+    ScoreRule,
+    join_score,
+    seam_mask,
+    smooth_seams,
+    tile,
+    tile_views,
+    tile_weights,
+    untile,
+)
 
 __all__ = [
+    "JoinWeights",
     "ScoreRule",
     "TileGrid",
     "axis_starts",
@@ -12,5 +23,6 @@ __all__ = [
     "smooth_seams",
     "tile",
     "tile_views",
+    "tile_weights",
     "untile",
 ]

@@ -6,12 +6,27 @@ between :func:`tile` and :func:`untile`.
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 
 import numpy as np
 
 from edgekit.errors import ConfigError, DataError
 from edgekit.tiling.grid import TileGrid
+
+
+class JoinWeights(StrEnum):
+    """How overlapping tiles are weighted when joined.
+
+    ``UNIFORM``: plain average of the covering tiles (anomalib's ``Tiler.untile``). ``TAPER``: each
+    tile's weight ramps linearly from its centre down to zero at every edge that lies inside the
+    frame (edges on the frame border keep full weight), across the overlap with its neighbour, so
+    neighbouring tiles cross-fade instead of meeting in a step. Tile models see less context at their
+    edges (padding in the trunk) and score there differently; the taper hides that seam.
+    """
+
+    UNIFORM = "uniform"
+    TAPER = "taper"
 
 
 class ScoreRule(StrEnum):
@@ -86,15 +101,59 @@ def _resize_tiles(tiles: np.ndarray, tile_hw: tuple[int, int]) -> np.ndarray:
     return np.stack([cv2.resize(t, (tw, th), interpolation=cv2.INTER_LINEAR) for t in tiles])
 
 
-def untile(grid: TileGrid, tiles: np.ndarray) -> np.ndarray:
+def _axis_taper(starts: tuple[int, ...], tile: int, size: int) -> list[np.ndarray]:
+    """Per-tile 1-D weights along one axis: linear ramps over the overlaps at interior edges."""
+    out = []
+    i = np.arange(tile, dtype=np.float64) + 0.5
+    for k, s in enumerate(starts):
+        w = np.ones(tile, dtype=np.float64)
+        if s > 0:
+            overlap = starts[k - 1] + tile - s
+            w = np.minimum(w, i / max(overlap, 1))
+        if s + tile < size:
+            overlap = s + tile - starts[k + 1]
+            w = np.minimum(w, (tile - i) / max(overlap, 1))
+        out.append(w)
+    return out
+
+
+@functools.lru_cache(maxsize=32)
+def tile_weights(grid: TileGrid, weights: JoinWeights = JoinWeights.UNIFORM) -> tuple[np.ndarray, np.ndarray]:
+    """Per-tile weights ``[N, T_h, T_w]`` and their per-pixel sum ``[H, W]`` (cached, read-only).
+
+    Args:
+        grid: The tile grid.
+        weights: The weighting rule.
+
+    Returns:
+        The weights and their sum over the tiles covering each pixel (always > 0).
+    """
+    th, tw = grid.tile_hw
+    if JoinWeights(weights) is JoinWeights.UNIFORM:
+        per_tile = np.ones((grid.n_tiles, th, tw), dtype=np.float64)
+    else:
+        wy = _axis_taper(grid.row_starts, th, grid.image_hw[0])
+        wx = _axis_taper(grid.col_starts, tw, grid.image_hw[1])
+        per_tile = np.stack([np.outer(y, x) for y in wy for x in wx])
+    total = np.zeros(grid.image_hw, dtype=np.float64)
+    for w, (y0, x0, y1, x1) in zip(per_tile, grid.boxes, strict=True):
+        total[y0:y1, x0:x1] += w
+    per_tile.setflags(write=False)
+    total.setflags(write=False)
+    return per_tile, total
+
+
+def untile(grid: TileGrid, tiles: np.ndarray, weights: JoinWeights | str = JoinWeights.UNIFORM) -> np.ndarray:
     """Join per-tile maps into one full-frame map by overlap-weighted averaging.
 
-    Every pixel becomes the mean of the tiles that cover it. Maps at another resolution than the
-    tile (feature-map resolution, for instance) are first resized bilinearly to the tile size.
+    Every pixel becomes the weighted mean of the tiles that cover it (see :class:`JoinWeights`).
+    Maps at another resolution than the tile (feature-map resolution, for instance) are first
+    resized bilinearly to the tile size.
 
     Args:
         grid: The tile grid the maps came from.
         tiles: ``[N, t_h, t_w]``, ``[N, 1, t_h, t_w]`` (NCHW maps) or ``[N, t_h, t_w, C]``.
+        weights: ``uniform`` (plain mean) or ``taper`` (cross-fade across overlaps).
 
     Returns:
         ``float32 [H, W]`` (or ``[H, W, C]``) at ``grid.image_hw``. Integer inputs come back
@@ -115,10 +174,15 @@ def untile(grid: TileGrid, tiles: np.ndarray) -> np.ndarray:
     if tiles.shape[1:3] != grid.tile_hw:
         tiles = _resize_tiles(tiles.astype(np.float32, copy=False), grid.tile_hw)
     acc = np.zeros((*grid.image_hw, *tiles.shape[3:]), dtype=np.float64)
-    for t, (y0, x0, y1, x1) in zip(tiles, grid.boxes, strict=True):
-        acc[y0:y1, x0:x1] += t
-    coverage = grid.coverage if acc.ndim == 2 else grid.coverage[..., None]
-    return (acc / coverage).astype(np.float32)
+    if JoinWeights(weights) is JoinWeights.UNIFORM:
+        for t, (y0, x0, y1, x1) in zip(tiles, grid.boxes, strict=True):
+            acc[y0:y1, x0:x1] += t
+        coverage = grid.coverage if acc.ndim == 2 else grid.coverage[..., None]
+        return (acc / coverage).astype(np.float32)
+    per_tile, total = tile_weights(grid, JoinWeights(weights))
+    for t, w, (y0, x0, y1, x1) in zip(tiles, per_tile, grid.boxes, strict=True):
+        acc[y0:y1, x0:x1] += t * (w if t.ndim == 2 else w[..., None])
+    return (acc / (total if acc.ndim == 2 else total[..., None])).astype(np.float32)
 
 
 def seam_mask(grid: TileGrid, width: int) -> np.ndarray:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import ConfigError
-from edgekit.tiling import ScoreRule, TileGrid
+from edgekit.tiling import JoinWeights, ScoreRule, TileGrid
 
 
 class ModelName(StrEnum):
@@ -75,6 +75,15 @@ _DEFAULT_EPOCHS = {
 }
 
 
+def _choice(enum: type[StrEnum], value: Any, name: str) -> Any:
+    """``enum(value)``, or a one-line ConfigError listing the accepted values."""
+    try:
+        return enum(value)
+    except ValueError:
+        msg = f"unknown {name} {value!r}; accepted: {', '.join(m.value for m in enum)}"
+        raise ConfigError(msg) from None
+
+
 def default_layers(model: ModelName, backbone: str) -> tuple[str, ...]:
     """Feature layers used by ``model`` on ``backbone`` unless the user names others."""
     return _LAYERS[backbone][model]
@@ -105,6 +114,7 @@ class TrainConfig:
         val_ratio: Fraction of good training images held out when ``val_split`` is ``from_train``.
         normal_quantile: Quantile of normal validation scores used as threshold without anomalies.
         score_rule: How the image score is taken from the joined map.
+        join_weights: How overlapping tile maps are weighted when joined (``uniform`` or ``taper``).
         progress: Show progress bars.
     """
 
@@ -128,6 +138,7 @@ class TrainConfig:
     val_ratio: float = 0.2
     normal_quantile: float = 0.99
     score_rule: ScoreRule = ScoreRule.MAX
+    join_weights: JoinWeights = JoinWeights.UNIFORM
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -141,8 +152,9 @@ class TrainConfig:
         if self.backbone not in _LAYERS:
             msg = f"unknown backbone {self.backbone!r}; accepted: {', '.join(_LAYERS)}"
             raise ConfigError(msg)
-        object.__setattr__(self, "val_split", ValSplit(self.val_split))
-        object.__setattr__(self, "score_rule", ScoreRule(self.score_rule))
+        object.__setattr__(self, "val_split", _choice(ValSplit, self.val_split, "val_split"))
+        object.__setattr__(self, "score_rule", _choice(ScoreRule, self.score_rule, "score_rule"))
+        object.__setattr__(self, "join_weights", _choice(JoinWeights, self.join_weights, "join_weights"))
         self.grid  # noqa: B018 - validates image, tile and stride sizes together
         checks = [
             (self.n_features >= 1, "n_features", self.n_features, ">= 1"),
@@ -198,4 +210,5 @@ class TrainConfig:
             "val_split": self.val_split.value,
             "val_ratio": self.val_ratio,
             "normal_quantile": self.normal_quantile,
+            "join_weights": self.join_weights.value,
         }

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgekit._extras import require
-from edgekit.tiling import TileGrid
+from edgekit.tiling import JoinWeights, TileGrid
 from edgekit.train.backbones import load_into_features_only
 from edgekit.train.config import TrainConfig
 from edgekit.train.families import family_for
@@ -65,6 +65,7 @@ class TiledEnsemble(torch.nn.Module):
         self.grid = grid
         self.trunk = trunk
         self.positions = torch.nn.ModuleList(positions)
+        self.join_weights = JoinWeights.UNIFORM
 
     @classmethod
     def build(cls, config: TrainConfig, *, pretrained: bool = True) -> TiledEnsemble:
@@ -95,7 +96,9 @@ class TiledEnsemble(torch.nn.Module):
             family.share_trunk(model, trunk)
             positions.append(model)
         family.share_trunk(first, trunk)
-        return cls(family, grid, positions, trunk)
+        ensemble = cls(family, grid, positions, trunk)
+        ensemble.join_weights = config.join_weights
+        return ensemble
 
     @property
     def n_positions(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from edgekit.tiling import ScoreRule, join_score, tile, untile
+from edgekit.tiling import JoinWeights, ScoreRule, join_score, tile, untile
 from edgekit.train.ensemble import TiledEnsemble
 
 
@@ -31,6 +31,7 @@ def predict_frames(
     images: np.ndarray,
     *,
     rule: ScoreRule = ScoreRule.MAX,
+    weights: JoinWeights | str | None = None,
     batch_frames: int = 2,
     progress: bool = False,
     desc: str = "predict",
@@ -41,6 +42,7 @@ def predict_frames(
         ensemble: The trained ensemble.
         images: ``uint8 [M, H, W, 3]`` BGR frames at the grid's image size.
         rule: How a frame's score is taken.
+        weights: How overlapping tile maps are weighted in the join (default: the ensemble's own).
         batch_frames: Frames per forward pass.
         progress: Show a progress bar.
         desc: Progress bar label.
@@ -49,6 +51,7 @@ def predict_frames(
         Joined maps, frame scores and tile scores.
     """
     grid = ensemble.grid
+    weights = JoinWeights(weights or ensemble.join_weights)
     maps = np.empty((len(images), *grid.image_hw), dtype=np.float32)
     scores = np.empty(len(images), dtype=np.float32)
     tile_scores = np.empty((len(images), grid.n_tiles), dtype=np.float32)
@@ -58,7 +61,7 @@ def predict_frames(
         tiles = np.stack([tile(grid, frame) for frame in batch])
         tile_maps, t_scores = ensemble.predict_tiles(tiles, batch_frames=batch_frames)
         for j, frame_maps in enumerate(tile_maps):
-            joined = untile(grid, frame_maps)
+            joined = untile(grid, frame_maps, weights)
             maps[start + j] = joined
             scores[start + j] = join_score(joined, frame_maps, rule)
         tile_scores[start : start + len(batch)] = t_scores

@@ -150,6 +150,7 @@ def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
         val_ratio=opts.get("val_ratio", 0.2),
         normal_quantile=opts.get("normal_quantile", 0.99),
         score_rule=record.score_rule,
+        join_weights=opts.get("join_weights", "uniform"),
         progress=False,
     )
 

@@ -6,7 +6,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit.errors import ConfigError, DataError
-from edgekit.tiling import ScoreRule, TileGrid, join_score, seam_mask, smooth_seams, tile, tile_views, untile
+from edgekit.tiling import (
+    JoinWeights,
+    ScoreRule,
+    TileGrid,
+    join_score,
+    seam_mask,
+    smooth_seams,
+    tile,
+    tile_views,
+    tile_weights,
+    untile,
+)
 
 
 @st.composite
@@ -150,3 +161,22 @@ def test_seam_smoothing_touches_only_the_seam_band() -> None:
     assert np.array_equal(smoothed[~band], joined[~band])
     # across the vertical seam the step of 1.0 is softened
     assert 0.0 < smoothed[10, 31] < 1.0
+
+
+@settings(max_examples=100, deadline=None)
+@given(grid=grids(), seed=st.integers(0, 2**16))
+def test_taper_join_is_exact_on_tiled_frames(grid: TileGrid, seed: int) -> None:
+    frame = np.random.default_rng(seed).integers(0, 256, size=(*grid.image_hw, 3), dtype=np.uint8)
+    assert np.array_equal(untile(grid, tile(grid, frame), "taper"), frame)
+    weights, total = tile_weights(grid, JoinWeights.TAPER)
+    assert weights.min() > 0 and total.min() > 0
+
+
+def test_taper_cross_fades_across_the_overlap() -> None:
+    grid = TileGrid((8, 12), (8, 8), (8, 4))  # two tiles overlapping on columns 4..7
+    maps = np.stack([np.full((8, 8), 0.0), np.full((8, 8), 4.0)]).astype(np.float32)
+    joined = untile(grid, maps, "taper")
+    assert np.all(joined[:, :4] == 0.0) and np.all(joined[:, 8:] == 4.0)
+    row = joined[0, 4:8]
+    assert np.all(np.diff(row) > 0)  # a ramp, not the uniform join's step to 2.0
+    assert np.allclose(row, [0.5, 1.5, 2.5, 3.5])

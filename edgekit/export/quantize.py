@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 # Node-name patterns of the head parts in graphs converted from edgekit.train.graph.
 HEAD_PATTERNS = (
-    r".*padim.*",
+    r"__module\.padim[/.].*",
     r".*anomaly_map_generator.*",
     r".*blur.*",
     r".*memory_bank.*",

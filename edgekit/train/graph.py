@@ -75,7 +75,9 @@ class PadimHeads(torch.nn.Module):
             if not torch.equal(model.idx, first.idx):
                 msg = "PaDiM positions use different feature subsets; the fused head needs one shared idx"
                 raise ValueError(msg)
-        self.first = first
+        # not a registered submodule: its trunk is traced through ``ensemble.trunk``, so no trunk node
+        # is named after the head (export's ignored scope matches head names)
+        object.__setattr__(self, "_first", first)
         self.frames = frames
         self.n = ensemble.n_positions
         self.register_buffer("mean", torch.stack([m.gaussian.mean for m in ensemble.positions]))  # [N, C, P]
@@ -87,7 +89,7 @@ class PadimHeads(torch.nn.Module):
 
     def forward(self, feats: dict[str, torch.Tensor], tile_hw: tuple[int, int]) -> torch.Tensor:
         """Maps ``[K*N, 1, T, T]`` from trunk features of K frames."""
-        emb = self.first.generate_embedding(feats)  # [K*N, C, h, w]
+        emb = self._first.generate_embedding(feats)  # [K*N, C, h, w]
         _, c, h, w = emb.shape
         delta = emb.reshape(self.frames, self.n, c, h * w) - self.mean.unsqueeze(0)  # [K, N, C, P]
         delta = delta.permute(0, 1, 3, 2).unsqueeze(-2)  # [K, N, P, 1, C]
@@ -149,7 +151,7 @@ def write_graph(ensemble: TiledEnsemble, folder: Path, frames: int = 1) -> dict[
     graph = InferenceGraph(ensemble, frames=frames).eval()
     x = example_input(ensemble, frames)
     with torch.no_grad():
-        model = ov.convert_model(graph, example_input=x)
+        model = ov.convert_model(graph, example_input=x, input=[tuple(x.shape)])
     model.inputs[0].get_tensor().set_names({"tiles"})
     model.outputs[0].get_tensor().set_names({"maps"})
     model.outputs[1].get_tensor().set_names({"scores"})
@@ -212,7 +214,7 @@ def write_position_graphs(ensemble: TiledEnsemble, folder: Path) -> list[dict[st
     out = []
     for p in range(ensemble.n_positions):
         with torch.no_grad():
-            model = ov.convert_model(PositionGraph(ensemble, p).eval(), example_input=x)
+            model = ov.convert_model(PositionGraph(ensemble, p).eval(), example_input=x, input=[tuple(x.shape)])
         model.inputs[0].get_tensor().set_names({"tiles"})
         ov.save_model(model, folder / f"p{p:02d}.xml", compress_to_fp16=False)
         out.append({"xml": f"p{p:02d}.xml", "bin": f"p{p:02d}.bin", "input_shape": list(x.shape)})

@@ -1,0 +1,184 @@
+"""Runtime benchmark (issue 5): the full streaming runtime against the pure-inference bound, and a soak test.
+
+Part 1 runs ``bound`` and ``edgekit`` (see ``edgekit.bench.worker``) alternately, each in its own
+process, on the same frames of the demo video with the same INT8 bundle; medians over the repeats.
+Part 2 streams at least 10,000 frames through the runtime (a looping in-memory video source, so
+that nothing is dropped and no disk is needed) and samples RSS, to show memory stays flat.
+
+    .venv/bin/python benchmarks/runtime_bench.py --bundle build/demo/bundle --json build/bench/runtime.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from edgekit.artifacts.manifest import EnsembleManifest
+from edgekit.perf import current_rss_mb
+
+
+def worker(mode: str, bundle: Path, video: Path, frames: int, warmup: int) -> dict[str, Any]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "edgekit.bench.worker",
+        mode,
+        "--bundle",
+        str(bundle),
+        "--video",
+        str(video),
+        "--frames",
+        str(frames),
+        "--warmup",
+        str(warmup),
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class LoopingVideo:
+    """A cv2.VideoCapture stand-in that replays frames in memory, ``total`` frames in all."""
+
+    def __init__(self, frames: list[np.ndarray], total: int) -> None:
+        self.frames, self.total, self.i = frames, total, 0
+
+    def isOpened(self) -> bool:
+        return True
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self.i >= self.total:
+            return False, None
+        frame = self.frames[self.i % len(self.frames)]
+        self.i += 1
+        return True, frame
+
+    def get(self, prop: int) -> float:
+        if prop == cv2.CAP_PROP_FRAME_COUNT:
+            return float(self.total)
+        if prop == cv2.CAP_PROP_POS_MSEC:
+            return self.i * 100.0
+        return 0.0
+
+    def release(self) -> None:
+        pass
+
+
+def soak(bundle: Path, video: Path, total: int, every: int) -> dict[str, Any]:
+    from edgekit.devices import PerformanceHint
+    from edgekit.runtime.engine import Engine
+    from edgekit.runtime.sources import Capture
+    from edgekit.runtime.stream import Stream
+
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    engine = Engine(bundle, "CPU", hint=PerformanceHint.THROUGHPUT)
+    capture = Capture(str(video), opener=lambda _target: LoopingVideo(frames, total))
+    stream = Stream(engine, capture)
+    samples = []
+    t0 = time.perf_counter()
+    n = 0
+    for n, _result in enumerate(stream, start=1):
+        if n % every == 0 or n == 1:
+            samples.append(
+                {"frame": n, "rss_mb": round(current_rss_mb(), 1), "t_s": round(time.perf_counter() - t0, 1)}
+            )
+    wall = time.perf_counter() - t0
+    rss = np.array([s["rss_mb"] for s in samples])
+    frame_no = np.array([s["frame"] for s in samples], dtype=float)
+    steady = frame_no >= frame_no.max() * 0.2  # after warm-up
+    slope = float(np.polyfit(frame_no[steady], rss[steady], 1)[0] * 1000) if steady.sum() >= 2 else 0.0
+    return {
+        "frames": n,
+        "wall_s": round(wall, 1),
+        "fps": round(n / wall, 2),
+        "rss_first_mb": float(rss[0]),
+        "rss_steady_min_mb": float(rss[steady].min()),
+        "rss_steady_max_mb": float(rss[steady].max()),
+        "rss_slope_mb_per_1k_frames": round(slope, 3),
+        "samples": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bundle", type=Path, required=True)
+    parser.add_argument("--soak-bundle", type=Path, help="Bundle for the soak (default: --bundle).")
+    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--soak-frames", type=int, default=10_000)
+    parser.add_argument("--json", type=Path, default=Path("build/bench/runtime.json"))
+    args = parser.parse_args()
+    manifest = EnsembleManifest.load(args.bundle, verify=False)
+    data = Path(manifest.source["data"])
+    video = data / json.loads((data / "stream.json").read_text())["video"]
+    runs: dict[str, list[dict[str, Any]]] = {"bound": [], "edgekit": []}
+    for _ in range(args.repeats):
+        for mode in runs:
+            runs[mode].append(worker(mode, args.bundle, video, args.frames, args.warmup))
+    med = {
+        mode: {
+            "fps": statistics.median(r["fps"] for r in rs),
+            "p50": statistics.median(r["latency_ms"]["p50"] for r in rs),
+            "p95": statistics.median(r["latency_ms"]["p95"] for r in rs),
+            "p99": statistics.median(r["latency_ms"]["p99"] for r in rs),
+            "peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in rs),
+        }
+        for mode, rs in runs.items()
+    }
+    ratio = med["edgekit"]["fps"] / med["bound"]["fps"]
+    tail = med["edgekit"]["p99"] / med["edgekit"]["p50"]
+    print(f"bound   {med['bound']['fps']:.2f} fps  p50 {med['bound']['p50']:.1f} ms  p99 {med['bound']['p99']:.1f} ms")
+    print(
+        f"edgekit {med['edgekit']['fps']:.2f} fps  p50 {med['edgekit']['p50']:.1f} ms  "
+        f"p99 {med['edgekit']['p99']:.1f} ms"
+    )
+    print(f"edgekit/bound fps {ratio:.3f} (target >= 0.9); edgekit p99/p50 {tail:.2f} (target <= 1.5)")
+    load_avg = os.getloadavg()[0]
+    soak_result = soak(args.soak_bundle or args.bundle, video, args.soak_frames, every=max(1, args.soak_frames // 40))
+    print(
+        f"soak: {soak_result['frames']} frames at {soak_result['fps']} fps; RSS {soak_result['rss_first_mb']:.0f} MiB "
+        f"at frame 1, {soak_result['rss_steady_min_mb']:.0f}-{soak_result['rss_steady_max_mb']:.0f} MiB after warm-up, "
+        f"slope {soak_result['rss_slope_mb_per_1k_frames']:+.2f} MiB per 1000 frames"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(
+        json.dumps(
+            {
+                "load_avg_1m": load_avg,
+                "runs": runs,
+                "median": med,
+                "edgekit_vs_bound": round(ratio, 3),
+                "edgekit_p99_over_p50": round(tail, 3),
+                "soak": soak_result,
+                "frames": args.frames,
+                "warmup": args.warmup,
+                "repeats": args.repeats,
+                "bundle": str(args.bundle),
+                "soak_bundle": str(args.soak_bundle or args.bundle),
+            },
+            indent=2,
+        )
+    )
+    print(f"written {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""edgekit.evaluation (numpy, used by export and runtime) against anomalib's own metrics on the same arrays.
+
+Scores are drawn in [0, 1] because torchmetrics' curves apply a sigmoid to scores outside it (see
+tests/unit/train/test_metrics.py); rounding them makes many ties, the case where ROC and PRO curves
+are easiest to get subtly wrong. Agreement is required to 1e-6.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("anomalib")
+
+from anomalib.metrics.aupro import _AUPRO  # noqa: E402
+from anomalib.metrics.auroc import _AUROC  # noqa: E402
+from anomalib.metrics.threshold.f1_adaptive_threshold import _F1AdaptiveThreshold  # noqa: E402
+
+from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold  # noqa: E402
+
+TOL = 1e-6
+SEEDS = range(4)
+
+
+def _scores(rng: np.random.Generator, shape: tuple[int, ...], decimals: int | None) -> np.ndarray:
+    scores = rng.random(shape).astype(np.float32)
+    return np.round(scores, decimals).astype(np.float32) if decimals is not None else scores
+
+
+def _masks(rng: np.random.Generator, m: int, hw: tuple[int, int]) -> np.ndarray:
+    """Random rectangles (some touching, some frames empty) plus a few single-pixel regions."""
+    masks = np.zeros((m, *hw), dtype=np.uint8)
+    for i in range(m):
+        for _ in range(int(rng.integers(0, 4))):
+            y, x = rng.integers(0, hw[0] - 4), rng.integers(0, hw[1] - 4)
+            h, w = rng.integers(2, hw[0] // 3), rng.integers(2, hw[1] // 3)
+            masks[i, y : y + h, x : x + w] = 1
+        masks[i][rng.random(hw) < 0.002] = 1
+    masks[0, :4, :4] = 1  # at least one region in the set
+    return masks
+
+
+def _anomalib(metric: object, preds: np.ndarray, target: np.ndarray) -> float:
+    metric.update(torch.from_numpy(preds), torch.from_numpy(target.astype(np.int64)))
+    return float(metric.compute())
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 1])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_auroc_matches_anomalib(seed: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 500)
+    scores = np.clip(_scores(rng, (500,), decimals) + 0.2 * labels, 0, 1).astype(np.float32)
+    assert auroc(scores, labels) == pytest.approx(_anomalib(_AUROC(), scores, labels), abs=TOL)
+
+
+@pytest.mark.parametrize("decimals", [None, 2, 1])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_f1_adaptive_threshold_matches_anomalib(seed: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(100 + seed)
+    labels = rng.integers(0, 2, 300)
+    scores = np.clip(_scores(rng, (300,), decimals) + 0.3 * labels, 0, 1).astype(np.float32)
+    want = _anomalib(_F1AdaptiveThreshold(), scores, labels)
+    assert f1_adaptive_threshold(scores, labels) == pytest.approx(want, abs=TOL)
+
+
+@pytest.mark.parametrize("decimals", [None, 2])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pixel_metrics_match_anomalib(seed: int, decimals: int | None) -> None:
+    rng = np.random.default_rng(200 + seed)
+    masks = _masks(rng, 5, (48, 40))
+    maps = np.clip(_scores(rng, masks.shape, decimals) + 0.25 * masks, 0, 1).astype(np.float32)
+    assert aupro(maps, masks) == pytest.approx(_anomalib(_AUPRO(), maps, masks), abs=TOL)
+    assert auroc(maps, masks) == pytest.approx(_anomalib(_AUROC(), maps, masks), abs=TOL)
+
+
+def test_aupro_with_fpr_limit_hit_exactly_and_other_limits() -> None:
+    rng = np.random.default_rng(7)
+    masks = _masks(rng, 3, (32, 32))
+    maps = np.round(rng.random(masks.shape), 1).astype(np.float32)  # 11 levels: the limit falls on a step
+    for limit in (0.05, 0.3, 1.0):
+        assert aupro(maps, masks, fpr_limit=limit) == pytest.approx(
+            _anomalib(_AUPRO(fpr_limit=limit), maps, masks), abs=TOL
+        )

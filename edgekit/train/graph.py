@@ -18,8 +18,12 @@ Two graph rewrites, both exact up to float rounding and checked in tests:
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from edgekit._extras import require
 from edgekit.train.config import ModelName
@@ -129,6 +133,38 @@ class InferenceGraph(torch.nn.Module):
         return maps.reshape(k * n, 1, *maps.shape[2:]), scores.reshape(k * n)
 
 
+def _cosine_similarity(a: torch.Tensor, b: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
+    """``F.cosine_similarity`` from primitive ops (OpenVINO has no conversion rule for the aten op)."""
+    dot = (a * b).sum(dim)
+    return dot / (a.norm(dim=dim).clamp_min(eps) * b.norm(dim=dim).clamp_min(eps))
+
+
+@contextlib.contextmanager
+def _convertible() -> Iterator[None]:
+    """Conditions for ``ov.convert_model`` on anomalib modules.
+
+    Reverse Distillation's map calls ``F.cosine_similarity``, which OpenVINO cannot convert: it is
+    swapped for the same expression in primitive ops while converting. ``ov.convert_model`` also
+    leaves the root logger at ERROR with an extra handler when a conversion fails; the logging
+    state is put back either way.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        with mock.patch.object(F, "cosine_similarity", _cosine_similarity):
+            yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
+def convert(module: torch.nn.Module, x: torch.Tensor) -> Any:
+    """``ov.convert_model`` with a static input shape, under :func:`_convertible`."""
+    ov = require("openvino", "train")
+    with _convertible(), torch.no_grad():
+        return ov.convert_model(module, example_input=x, input=[tuple(x.shape)])
+
+
 def example_input(ensemble: TiledEnsemble, frames: int = 1) -> torch.Tensor:
     """A normalized random input of the graph's static shape."""
     t_h, t_w = ensemble.grid.tile_hw
@@ -150,8 +186,7 @@ def write_graph(ensemble: TiledEnsemble, folder: Path, frames: int = 1) -> dict[
     ov = require("openvino", "train")
     graph = InferenceGraph(ensemble, frames=frames).eval()
     x = example_input(ensemble, frames)
-    with torch.no_grad():
-        model = ov.convert_model(graph, example_input=x, input=[tuple(x.shape)])
+    model = convert(graph, x)
     model.inputs[0].get_tensor().set_names({"tiles"})
     model.outputs[0].get_tensor().set_names({"maps"})
     model.outputs[1].get_tensor().set_names({"scores"})
@@ -213,8 +248,7 @@ def write_position_graphs(ensemble: TiledEnsemble, folder: Path) -> list[dict[st
     x = example_input(ensemble)[:1]
     out = []
     for p in range(ensemble.n_positions):
-        with torch.no_grad():
-            model = ov.convert_model(PositionGraph(ensemble, p).eval(), example_input=x, input=[tuple(x.shape)])
+        model = convert(PositionGraph(ensemble, p).eval(), x)
         model.inputs[0].get_tensor().set_names({"tiles"})
         ov.save_model(model, folder / f"p{p:02d}.xml", compress_to_fp16=False)
         out.append({"xml": f"p{p:02d}.xml", "bin": f"p{p:02d}.bin", "input_shape": list(x.shape)})

@@ -1,0 +1,112 @@
+"""Model families: layer checks, and the bad options anomalib would only report with a traceback."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("anomalib")
+
+from edgekit.errors import ConfigError  # noqa: E402
+from edgekit.train.config import TrainConfig  # noqa: E402
+from edgekit.train.ensemble import TiledEnsemble  # noqa: E402
+from edgekit.train.families import family_for  # noqa: E402
+from edgekit.train.families.base import check_layers, feature_layers, truncate_efficientnet  # noqa: E402
+from edgekit.train.fit import _fit, _tiles  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(**changes: object) -> TrainConfig:
+    base: dict[str, object] = {"image_size": 64, "tile_size": 32, "stride": 32, "progress": False}
+    return TrainConfig(data=Path("unused"), out=Path("unused"), **{**base, **changes})
+
+
+def _one_line(info: pytest.ExceptionInfo) -> str:
+    text = str(info.value)
+    assert "\n" not in text
+    return text
+
+
+def test_feature_layers_are_timms_feature_info() -> None:
+    assert feature_layers("efficientnet_lite0") == {
+        "blocks.0": 16, "blocks.1": 24, "blocks.2": 40, "blocks.4": 112, "blocks.6": 320,
+    }
+    assert feature_layers("resnet18")["layer3"] == 256
+
+
+def test_unknown_layer_is_refused_listing_the_valid_ones() -> None:
+    check_layers("efficientnet_lite0", ("blocks.2", "blocks.4"))
+    with pytest.raises(ConfigError) as info:
+        check_layers("efficientnet_lite0", ("blocks.2", "blocks.3"))
+    text = _one_line(info)
+    assert "'blocks.3'" in text and "blocks.0, blocks.1, blocks.2, blocks.4, blocks.6" in text
+    with pytest.raises(ConfigError, match="'layer9'"):
+        TiledEnsemble.build(_config(layers=("blocks.2", "layer9")))
+
+
+def test_padim_n_features_larger_than_the_channels_is_one_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        family_for(_config(n_features=500))
+    text = _one_line(info)
+    assert "n_features 500" in text and "accepted: 1 <= n_features <= 152" in text  # 40 + 112 channels
+    family_for(_config(n_features=152))
+
+
+def test_patchcore_ratio_that_keeps_nothing_is_one_line() -> None:
+    config = _config(model="patchcore", coreset_ratio=0.001)
+    ensemble = TiledEnsemble.build(config)
+    frames = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
+    with pytest.raises(ConfigError) as info:
+        _fit(ensemble, config, _tiles(config, frames))
+    text = _one_line(info)
+    # 2 frames x (32 / 8)^2 patches per tile at blocks.2 = 32 patch features per position
+    assert "coreset_ratio 0.001 keeps none of the 32 patch features" in text
+    assert "coreset_ratio >= 0.032" in text
+    ok = config.with_changes(coreset_ratio=0.032)
+    ensemble = TiledEnsemble.build(ok)
+    _fit(ensemble, ok, _tiles(ok, frames))
+    assert ensemble.positions[0].memory_bank.shape[0] == 1
+
+
+def test_reverse_distillation_needs_a_resnet() -> None:
+    with pytest.raises(ConfigError) as info:
+        family_for(_config(model="reverse_distillation"))
+    text = _one_line(info)
+    assert "'efficientnet_lite0'" in text and "resnet18" in text and "--weights" in text
+
+
+def test_truncate_efficientnet_keeps_blocks_up_to_the_deepest_layer() -> None:
+    timm = pytest.importorskip("timm")
+    model = timm.create_model("efficientnet_lite0", pretrained=False, features_only=True, out_indices=[2, 3])
+    truncate_efficientnet(model, ("blocks.2", "blocks.4"))
+    assert len(model.blocks) == 5
+    resnet = timm.create_model("resnet18", pretrained=False, features_only=True)
+    truncate_efficientnet(resnet, ("layer1",))  # not an EfficientNet: left alone
+    assert hasattr(resnet, "layer4")
+
+
+@pytest.mark.parametrize("model", ["padim", "patchcore", "stfpm", "fastflow"])
+def test_positions_share_one_trunk_and_own_only_their_heads(model: str) -> None:
+    ensemble = TiledEnsemble.build(_config(model=model))
+    family = ensemble.family
+    assert ensemble.n_positions == 4
+    for position in ensemble.positions:
+        assert family.trunk_of(position) is ensemble.trunk
+        own = [k for k in position.state_dict() if not k.startswith(family.trunk_prefix())]
+        assert own, "a position must own some state"
+        assert family.state_bytes(position) > 0
+    assert not any(p.requires_grad for p in ensemble.trunk.parameters())
+    if family.trained:  # an untrained student / flow already gives maps of the right shape
+        maps, scores = ensemble.predict_tiles(np.zeros((1, 4, 32, 32, 3), np.uint8))
+        assert maps.shape == (1, 4, 32, 32) and scores.shape == (1, 4)

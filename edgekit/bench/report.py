@@ -50,7 +50,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"{s['grid']}, {s['model']} + {s['backbone']}, {s['precision']} bundle, {s['frames']} frames after "
         f"{s['warmup']} warm-up, device {s['device']}; machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB, "
         f"load {m['load_avg_1m_at_start']} at start. Ratios: edgekit vs anomalib {r.get('edgekit_vs_anomalib')}, "
-        f"fused vs naive {r.get('fused_vs_naive')}, edgekit vs bound {r.get('edgekit_vs_bound')}, "
+        f"fused vs naive (both FP32) {r.get('fused_vs_naive')}, "
+        f"INT8 edgekit vs naive {r.get('edgekit_vs_naive')}, edgekit vs bound {r.get('edgekit_vs_bound')}, "
         f"INT8 vs FP32 {r.get('int8_vs_fp32')}."
     )
     return "\n".join(lines)

@@ -53,7 +53,7 @@ def command(
     click.echo(format_rows(rows(result)))
     r = result["ratios"]
     click.echo(
-        f"edgekit vs anomalib {r.get('edgekit_vs_anomalib')}x, fused vs naive {r.get('fused_vs_naive')}x, "
+        f"edgekit vs anomalib {r.get('edgekit_vs_anomalib')}x, fused vs naive (FP32) {r.get('fused_vs_naive')}x, "
         f"edgekit vs bound {r.get('edgekit_vs_bound')}, INT8 vs FP32 {r.get('int8_vs_fp32')}x"
     )
     if json_path is not None:

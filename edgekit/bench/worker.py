@@ -137,23 +137,31 @@ def naive(run: Path, bundle: Path, frames: list[np.ndarray], warmup: int, device
 
 
 def anomalib_mode(run: Path, frames: list[np.ndarray], warmup: int) -> dict[str, Any]:
-    """Anomalib's tiled ensemble predicting: N full models (own backbone each), EnsembleTiler, mean score."""
-    import copy
+    """Anomalib's tiled ensemble predicting: N whole anomalib models, EnsembleTiler, mean of tile scores.
 
+    Each position is rebuilt as anomalib builds it: its own model class with its own full backbone
+    (anomalib's TimmFeatureExtractor runs every block; edgekit's shared trunk stops at the last layer
+    it reads), pretrained weights loaded, then the position's fitted or trained state from the run.
+    """
     import torch
     from anomalib.pipelines.tiled_ensemble.components.utils.ensemble_tiling import EnsembleTiler
+    from safetensors.torch import load_file
 
+    from edgekit.artifacts.record import TrainingRecord
+    from edgekit.train.backbones import load_into_features_only
     from edgekit.train.ensemble import to_input
-    from edgekit.train.run_io import load_run
+    from edgekit.train.families import family_for
+    from edgekit.train.run_io import config_from_record
 
-    record, ensemble = load_run(run)
-    family = ensemble.family
+    record = TrainingRecord.load(run)
+    config = config_from_record(record, run)
+    family = family_for(config)
     models = []
-    for model in ensemble.positions:  # anomalib holds one whole model, backbone included, per position
-        own = copy.deepcopy(model)
-        family.share_trunk(own, copy.deepcopy(ensemble.trunk))
-        models.append(own.eval())
-    del ensemble
+    for entry in record.positions:
+        model = family.new_model()
+        load_into_features_only(family.trunk_of(model), config.backbone, config.weights)
+        model.load_state_dict(load_file(str(run / entry.path)), strict=False)
+        models.append(model.eval())
     grid = record.grid
     tiler = EnsembleTiler(tile_size=grid.tile_hw, stride=grid.stride_hw, image_size=grid.image_hw)
     n_cols = grid.grid_hw[1]

@@ -230,6 +230,7 @@ def export_bundle(
             versions=_versions(),
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             extra={
+                "graph": "fused: one IR, the shared trunk runs once on the N tiles of a frame, then N heads",
                 "timing_s": {
                     "reference": round(t_ref - t0, 2),
                     "quantize": round(t_quant - t_ref, 2),

@@ -14,8 +14,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,28 +22,9 @@ import cv2
 import numpy as np
 
 from edgekit.artifacts.manifest import EnsembleManifest
+from edgekit.bench.suite import BenchInputs, run_mode
+from edgekit.bench.worker import read_frames
 from edgekit.perf import current_rss_mb
-
-
-def worker(mode: str, bundle: Path, video: Path, frames: int, warmup: int) -> dict[str, Any]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "edgekit.bench.worker",
-        mode,
-        "--bundle",
-        str(bundle),
-        "--video",
-        str(video),
-        "--frames",
-        str(frames),
-        "--warmup",
-        str(warmup),
-    ]
-    out = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 class LoopingVideo:
@@ -81,13 +60,7 @@ def soak(bundle: Path, video: Path, total: int, every: int) -> dict[str, Any]:
     from edgekit.runtime.sources import Capture
     from edgekit.runtime.stream import Stream
 
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
+    frames = read_frames(video, int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT)))
     engine = Engine(bundle, "CPU", hint=PerformanceHint.THROUGHPUT)
     capture = Capture(str(video), opener=lambda _target: LoopingVideo(frames, total))
     stream = Stream(engine, capture)
@@ -129,10 +102,14 @@ def main() -> None:
     manifest = EnsembleManifest.load(args.bundle, verify=False)
     data = Path(manifest.source["data"])
     video = data / json.loads((data / "stream.json").read_text())["video"]
+    inputs = BenchInputs(bundle=args.bundle, fp32_bundle=args.bundle, run=Path(manifest.source["run"]), video=video)
     runs: dict[str, list[dict[str, Any]]] = {"bound": [], "edgekit": []}
     for _ in range(args.repeats):
         for mode in runs:
-            runs[mode].append(worker(mode, args.bundle, video, args.frames, args.warmup))
+            result = run_mode(mode, inputs, args.frames, args.warmup, "CPU")
+            if "failed" in result:
+                raise SystemExit(f"mode {mode} failed: {result['failed']}")
+            runs[mode].append(result)
     med = {
         mode: {
             "fps": statistics.median(r["fps"] for r in rs),

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit._extras import require
 from edgekit.artifacts.record import Thresholds
+from edgekit.evaluation import f1_at
 from edgekit.train.config import ThresholdMethod
 
 torch = require("torch", "train")
@@ -51,15 +52,6 @@ def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(metric.compute())
-
-
-def f1_at(preds: np.ndarray, target: np.ndarray, threshold: float) -> float:
-    """F1 of ``preds > threshold`` against binary ``target``, as anomalib's Engine labels."""
-    pred = np.asarray(preds) > threshold
-    truth = np.asarray(target).astype(bool)
-    tp = float(np.sum(pred & truth))
-    denom = float(pred.sum() + truth.sum())
-    return 2.0 * tp / denom if denom else 1.0
 
 
 def fit_thresholds(

@@ -108,6 +108,8 @@ class Family(ABC):
     name: ClassVar[ModelName]
     #: True where positions own trained weights (students, flows, decoders).
     trained: ClassVar[bool] = False
+    #: Attribute of the anomalib model holding its frozen pretrained part.
+    trunk_attr: ClassVar[str] = "feature_extractor"
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -119,17 +121,23 @@ class Family(ABC):
     def new_model(self) -> torch.nn.Module:
         """A fresh anomalib torch model for one position (with its own, unloaded trunk)."""
 
-    @abstractmethod
     def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The frozen shared part inside an anomalib model."""
+        """The frozen shared part inside an anomalib model (its ``trunk_attr`` attribute)."""
+        return getattr(model, self.trunk_attr)
 
-    @abstractmethod
     def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
         """Make ``model`` use ``trunk`` instead of its own copy."""
+        setattr(model, self.trunk_attr, trunk)
 
     def trunk_prefix(self) -> str:
         """State-dict prefix of the trunk inside a position model (left out of position files)."""
-        return "feature_extractor."
+        return f"{self.trunk_attr}."
+
+    def fit_to_tile(self, amap: torch.Tensor, tiles: torch.Tensor) -> torch.Tensor:
+        """Bilinearly resize maps ``[B, 1, h, w]`` to the tile size where a model returns another size."""
+        if tuple(amap.shape[-2:]) == tuple(tiles.shape[-2:]):
+            return amap
+        return self.torch.nn.functional.interpolate(amap, size=tuple(tiles.shape[-2:]), mode="bilinear")
 
     # --- the shared pass -----------------------------------------------------------------
 

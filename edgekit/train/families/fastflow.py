@@ -55,14 +55,6 @@ class FastflowFamily(Family):
         model.loss_fn = require("anomalib.models.image.fastflow.loss", "train").FastflowLoss()
         return model
 
-    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The timm features model."""
-        return model.feature_extractor
-
-    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
-        """Point the model at the shared extractor."""
-        model.feature_extractor = trunk
-
     def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
         """Raw extractor outputs (before the per-position LayerNorms), keyed by index."""
         trunk.eval()
@@ -92,6 +84,5 @@ class FastflowFamily(Family):
         """Anomalib's map (mean over scales of -exp(-mean z^2 / 2)); score = map max."""
         hidden, _ = self._hidden(model, feats)
         amap = model.anomaly_map_generator(hidden)
-        if tuple(amap.shape[-2:]) != tuple(tiles.shape[-2:]):
-            amap = self.torch.nn.functional.interpolate(amap, size=tuple(tiles.shape[-2:]), mode="bilinear")
+        amap = self.fit_to_tile(amap, tiles)
         return amap, amap.amax(dim=(-3, -2, -1))

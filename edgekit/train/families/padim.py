@@ -44,14 +44,6 @@ class PadimFamily(Family):
             n_features=self.config.n_features,
         )
 
-    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The ``TimmFeatureExtractor``."""
-        return model.feature_extractor
-
-    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
-        """Point the model at the shared extractor."""
-        model.feature_extractor = trunk
-
     def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
         """Trunk outputs per layer."""
         return trunk(tiles)

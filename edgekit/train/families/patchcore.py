@@ -34,14 +34,6 @@ class PatchcoreFamily(Family):
             num_neighbors=self.config.num_neighbors,
         )
 
-    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The ``TimmFeatureExtractor``."""
-        return model.feature_extractor
-
-    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
-        """Point the model at the shared extractor."""
-        model.feature_extractor = trunk
-
     def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
         """Trunk outputs per layer, average-pooled as anomalib's ``feature_pooler`` does."""
         pool = self.torch.nn.functional.avg_pool2d

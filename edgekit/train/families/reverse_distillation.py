@@ -25,6 +25,7 @@ class ReverseDistillationFamily(Family):
     """Reverse Distillation: a decoder rebuilds encoder features from a compact embedding."""
 
     trained = True
+    trunk_attr = "encoder"
 
     def __init__(self, config: Any) -> None:
         super().__init__(config)
@@ -48,18 +49,6 @@ class ReverseDistillationFamily(Family):
         )
         model.loss_fn = require("anomalib.models.image.reverse_distillation.loss", "train").ReverseDistillationLoss()
         return model
-
-    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The encoder."""
-        return model.encoder
-
-    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
-        """Point the model at the shared encoder."""
-        model.encoder = trunk
-
-    def trunk_prefix(self) -> str:
-        """Encoder keys are left out of position files."""
-        return "encoder."
 
     def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
         """Encoder features per layer."""
@@ -85,6 +74,5 @@ class ReverseDistillationFamily(Family):
         """Anomalib's map (sum over layers of 1 - cosine similarity, blurred); score = map max."""
         enc, dec = self._decode(model, feats)
         amap = model.anomaly_map_generator(enc, dec)
-        if tuple(amap.shape[-2:]) != tuple(tiles.shape[-2:]):
-            amap = self.torch.nn.functional.interpolate(amap, size=tuple(tiles.shape[-2:]), mode="bilinear")
+        amap = self.fit_to_tile(amap, tiles)
         return amap, amap.amax(dim=(-3, -2, -1))

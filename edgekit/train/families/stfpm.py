@@ -23,6 +23,7 @@ class StfpmFamily(Family):
     """STFPM: a student regresses the teacher's normalized features; the gap is the anomaly."""
 
     trained = True
+    trunk_attr = "teacher_model"
 
     def new_model(self) -> torch.nn.Module:
         """A fresh ``STFPMModel`` with an offline-built teacher and a random student."""
@@ -37,18 +38,6 @@ class StfpmFamily(Family):
         truncate_efficientnet(model.student_model, self.config.layers)
         model.loss_fn = require("anomalib.models.image.stfpm.loss", "train").STFPMLoss()
         return model
-
-    def trunk_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """The teacher."""
-        return model.teacher_model
-
-    def share_trunk(self, model: torch.nn.Module, trunk: torch.nn.Module) -> None:
-        """Point the model at the shared teacher."""
-        model.teacher_model = trunk
-
-    def trunk_prefix(self) -> str:
-        """Teacher keys are left out of position files."""
-        return "teacher_model."
 
     def features(self, trunk: torch.nn.Module, tiles: torch.Tensor) -> Features:
         """Teacher features per layer."""

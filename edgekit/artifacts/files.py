@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import uuid
@@ -32,8 +33,21 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _strict(value: Any) -> Any:
+    """Replace NaN and infinities (a metric that cannot be computed) with None: strict JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    return value
+
+
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically: to a temporary file in the same folder, fsync, then rename.
+    """Write strict JSON atomically: to a temporary file in the same folder, fsync, then rename.
+
+    NaN and infinities (a metric that cannot be computed, e.g. AUPRO without defect masks) become null.
 
     Args:
         path: Destination file.
@@ -41,7 +55,7 @@ def write_json(path: Path, data: Any) -> None:
     """
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     with tmp.open("w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
+        json.dump(_strict(data), f, indent=2, sort_keys=False, allow_nan=False)
         f.write("\n")
         f.flush()
         os.fsync(f.fileno())

@@ -115,3 +115,16 @@ def test_atomic_dir_refuses_a_file_or_no_overwrite(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     with pytest.raises(ArtifactError, match="already exists"), atomic_dir(tmp_path / "d", overwrite=False):
         pass
+
+
+def test_write_json_is_strict_json(tmp_path):
+    import json
+    import math
+
+    from edgekit.artifacts.files import write_json
+
+    path = tmp_path / "m.json"
+    write_json(path, {"pixel_aupro": math.nan, "nested": [1.0, math.inf, {"x": -math.inf}], "ok": 0.5})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"pixel_aupro": None, "nested": [1.0, None, {"x": None}], "ok": 0.5}

@@ -42,6 +42,10 @@ class ValSplit(StrEnum):
 
 # Feature layers per backbone, for the models that read several trunk stages. For
 # efficientnet_lite0 timm's feature_info modules are blocks.0,1,2,4,6 (strides 2,4,8,16,32).
+_RESNET_LAYERS: dict[ModelName, tuple[str, ...]] = {
+    **{m: ("layer1", "layer2", "layer3") for m in ModelName},
+    ModelName.PATCHCORE: ("layer2", "layer3"),
+}
 _LAYERS: dict[str, dict[ModelName, tuple[str, ...]]] = {
     "efficientnet_lite0": {
         ModelName.PADIM: ("blocks.2", "blocks.4"),
@@ -50,20 +54,9 @@ _LAYERS: dict[str, dict[ModelName, tuple[str, ...]]] = {
         ModelName.FASTFLOW: ("blocks.1", "blocks.2", "blocks.4"),
         ModelName.REVERSE_DISTILLATION: ("blocks.1", "blocks.2", "blocks.4"),
     },
-    "resnet18": {
-        ModelName.PADIM: ("layer1", "layer2", "layer3"),
-        ModelName.PATCHCORE: ("layer2", "layer3"),
-        ModelName.STFPM: ("layer1", "layer2", "layer3"),
-        ModelName.FASTFLOW: ("layer1", "layer2", "layer3"),
-        ModelName.REVERSE_DISTILLATION: ("layer1", "layer2", "layer3"),
-    },
-    "wide_resnet50_2": {
-        ModelName.PADIM: ("layer1", "layer2", "layer3"),
-        ModelName.PATCHCORE: ("layer2", "layer3"),
-        ModelName.STFPM: ("layer1", "layer2", "layer3"),
-        ModelName.FASTFLOW: ("layer1", "layer2", "layer3"),
-        ModelName.REVERSE_DISTILLATION: ("layer1", "layer2", "layer3"),
-    },
+    # anomalib's own defaults for ResNets (strides 4, 8, 16; PatchCore skips layer1)
+    "resnet18": _RESNET_LAYERS,
+    "wide_resnet50_2": _RESNET_LAYERS,
 }
 
 _DEFAULT_EPOCHS = {

@@ -8,8 +8,12 @@ a sigmoid, so raw scores are fine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
+
+from edgekit.artifacts.record import ThresholdMethod, Thresholds
 
 
 def _dedup_last(sorted_preds: np.ndarray) -> np.ndarray:
@@ -133,3 +137,61 @@ def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
     predicted = (np.arange(1, p.size + 1))[keep].astype(np.float64)
     f1 = 2.0 * tp / (predicted + t.sum())
     return float(p[keep][int(np.argmax(f1))])
+
+
+def fit_thresholds(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    maps: np.ndarray,
+    masks: np.ndarray,
+    normal_quantile: float,
+    source: str,
+    threshold_fn: Callable[[np.ndarray, np.ndarray], float] = f1_adaptive_threshold,
+) -> Thresholds:
+    """Thresholds and min-max statistics from validation predictions (training and export alike).
+
+    With anomalies in the validation set: F1-adaptive image and pixel thresholds (anomalib's
+    default). Without: the image threshold is the ``normal_quantile`` of the normal scores and the
+    pixel threshold equals it (anomalib's threshold matching when there are no masks).
+
+    Args:
+        scores: Raw frame scores ``[M]``.
+        labels: ``[M]`` 0/1.
+        maps: Raw joined maps ``[M, H, W]``.
+        masks: ``[M, H, W]`` 0/1.
+        normal_quantile: Quantile used without anomalies.
+        source: Where the validation images came from, for the record.
+        threshold_fn: The F1-adaptive threshold (training passes anomalib's own class).
+
+    Returns:
+        The thresholds, saying which method was used.
+    """
+    stats = {
+        "image_min": float(scores.min()),
+        "image_max": float(scores.max()),
+        "pixel_min": float(maps.min()),
+        "pixel_max": float(maps.max()),
+    }
+    n_anom = int(labels.sum())
+    if 0 < n_anom < len(labels):
+        image_thr = threshold_fn(scores, labels)
+        pixel_thr = threshold_fn(maps, masks) if masks.any() else image_thr
+        return Thresholds(
+            image_threshold=image_thr,
+            pixel_threshold=pixel_thr,
+            method=ThresholdMethod.F1_ADAPTIVE.value,
+            detail=f"F1-adaptive on {len(labels)} validation images ({n_anom} anomalous) from {source}",
+            **stats,
+        )
+    normal = scores[labels == 0] if n_anom < len(labels) else scores
+    thr = float(np.quantile(normal, normal_quantile))
+    return Thresholds(
+        image_threshold=thr,
+        pixel_threshold=thr,
+        method=ThresholdMethod.NORMAL_QUANTILE.value,
+        detail=(
+            f"validation ({len(labels)} images from {source}) has no anomalies: image threshold is the "
+            f"{normal_quantile:g} quantile of normal frame scores; pixel threshold matches it"
+        ),
+        **stats,
+    )

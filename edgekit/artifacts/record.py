@@ -10,6 +10,7 @@ with its SHA-256.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,13 @@ class FileEntry:
     path: str
     sha256: str
     bytes: int
+
+
+class ThresholdMethod(StrEnum):
+    """How the image and pixel thresholds were chosen from validation data."""
+
+    F1_ADAPTIVE = "f1_adaptive"
+    NORMAL_QUANTILE = "normal_quantile"
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import evaluation
 from edgekit._extras import require
 from edgekit.artifacts.record import Thresholds
-from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold, f1_at
+from edgekit.evaluation import aupro, auroc, f1_at
 from edgekit.export.calibration import FrameSet
 from edgekit.tiling import ScoreRule, TileGrid, join_score, untile
 
@@ -58,33 +59,7 @@ def metrics(preds: FramePredictions, frames: FrameSet, thresholds: Thresholds) -
 
 
 def fit_thresholds(preds: FramePredictions, frames: FrameSet, normal_quantile: float = 0.99) -> Thresholds:
-    """Thresholds and min-max statistics of the exported model on the validation frames.
-
-    Same rules as training: F1-adaptive where the validation frames hold anomalies, otherwise the
-    ``normal_quantile`` of normal frame scores (pixel threshold matched to it).
-    """
-    stats = {
-        "image_min": float(preds.scores.min()),
-        "image_max": float(preds.scores.max()),
-        "pixel_min": float(preds.maps.min()),
-        "pixel_max": float(preds.maps.max()),
-    }
-    n_anom = int(frames.labels.sum())
-    if 0 < n_anom < len(frames.labels):
-        image_thr = f1_adaptive_threshold(preds.scores, frames.labels)
-        pixel_thr = f1_adaptive_threshold(preds.maps, frames.masks) if frames.masks.any() else image_thr
-        return Thresholds(
-            image_threshold=image_thr,
-            pixel_threshold=pixel_thr,
-            method="f1_adaptive",
-            detail=f"F1-adaptive on the exported model's {frames.source} ({n_anom} anomalous)",
-            **stats,
-        )
-    thr = float(np.quantile(preds.scores, normal_quantile))
-    return Thresholds(
-        image_threshold=thr,
-        pixel_threshold=thr,
-        method="normal_quantile",
-        detail=f"{normal_quantile:g} quantile of the exported model's scores on {frames.source} (no anomalies)",
-        **stats,
+    """Thresholds of the exported model on the validation frames, by the same rules as training."""
+    return evaluation.fit_thresholds(
+        preds.scores, frames.labels, preds.maps, frames.masks, normal_quantile, f"the exported model's {frames.source}"
     )

@@ -7,6 +7,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from edgekit.artifacts.record import ThresholdMethod  # noqa: F401 - re-exported: part of the config vocabulary
 from edgekit.errors import ConfigError
 from edgekit.tiling import JoinWeights, ScoreRule, TileGrid
 
@@ -19,13 +20,6 @@ class ModelName(StrEnum):
     STFPM = "stfpm"
     FASTFLOW = "fastflow"
     REVERSE_DISTILLATION = "reverse_distillation"
-
-
-class ThresholdMethod(StrEnum):
-    """How the image and pixel thresholds were chosen from validation data."""
-
-    F1_ADAPTIVE = "f1_adaptive"
-    NORMAL_QUANTILE = "normal_quantile"
 
 
 class ValSplit(StrEnum):

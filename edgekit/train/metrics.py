@@ -12,10 +12,10 @@ import warnings
 
 import numpy as np
 
+from edgekit import evaluation
 from edgekit._extras import require
 from edgekit.artifacts.record import Thresholds
 from edgekit.evaluation import f1_at
-from edgekit.train.config import ThresholdMethod
 
 torch = require("torch", "train")
 
@@ -62,51 +62,9 @@ def fit_thresholds(
     normal_quantile: float,
     source: str,
 ) -> Thresholds:
-    """Thresholds and min-max statistics from validation predictions.
-
-    With anomalies in the validation set: F1-adaptive image and pixel thresholds (anomalib's
-    default). Without: the image threshold is the ``normal_quantile`` of the normal scores and the
-    pixel threshold equals it (anomalib's threshold matching when there are no masks).
-
-    Args:
-        scores: Raw frame scores ``[M]``.
-        labels: ``[M]`` 0/1.
-        maps: Raw joined maps ``[M, H, W]``.
-        masks: ``[M, H, W]`` 0/1.
-        normal_quantile: Quantile used without anomalies.
-        source: Where the validation images came from, for the record.
-
-    Returns:
-        The thresholds, saying which method was used.
-    """
-    stats = {
-        "image_min": float(scores.min()),
-        "image_max": float(scores.max()),
-        "pixel_min": float(maps.min()),
-        "pixel_max": float(maps.max()),
-    }
-    n_anom = int(labels.sum())
-    if 0 < n_anom < len(labels):
-        image_thr = f1_adaptive_threshold(scores, labels)
-        pixel_thr = f1_adaptive_threshold(maps, masks) if masks.any() else image_thr
-        return Thresholds(
-            image_threshold=image_thr,
-            pixel_threshold=pixel_thr,
-            method=ThresholdMethod.F1_ADAPTIVE.value,
-            detail=f"F1-adaptive on {len(labels)} validation images ({n_anom} anomalous) from {source}",
-            **stats,
-        )
-    normal = scores[labels == 0] if n_anom < len(labels) else scores
-    thr = float(np.quantile(normal, normal_quantile))
-    return Thresholds(
-        image_threshold=thr,
-        pixel_threshold=thr,
-        method=ThresholdMethod.NORMAL_QUANTILE.value,
-        detail=(
-            f"validation ({len(labels)} images from {source}) has no anomalies: image threshold is the "
-            f"{normal_quantile:g} quantile of normal frame scores; pixel threshold matches it"
-        ),
-        **stats,
+    """:func:`edgekit.evaluation.fit_thresholds` with anomalib's own F1-adaptive threshold class."""
+    return evaluation.fit_thresholds(
+        scores, labels, maps, masks, normal_quantile, source, threshold_fn=f1_adaptive_threshold
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -118,19 +117,6 @@ def test_out_folder_that_is_not_a_run(edgekit: Edgekit, refused: Callable, good_
     assert "not an edgekit run folder" in line
     assert (mine / "thesis.tex").read_text() == "keep me"
 
-
-@pytest.fixture
-def offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No model hub, an empty Hugging Face cache, and any network attempt fails the test."""
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-
-    def no_network(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a network call was attempted")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
 
 
 @pytest.mark.usefixtures("offline_hub")

@@ -25,20 +25,6 @@ safetensors_torch = pytest.importorskip("safetensors.torch")
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
-@pytest.fixture
-def offline_hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No hub, an empty HF cache, and any network attempt fails the test at once."""
-    cache = tmp_path / "hf-cache"
-    cache.mkdir()
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
-
-    def no_network(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a network call was attempted")
-
-    monkeypatch.setattr(urllib.request, "urlopen", no_network)
-    return cache
-
 
 def _cat_batch() -> "torch.Tensor":
     skdata = pytest.importorskip("skimage.data")

@@ -1,14 +1,16 @@
-"""Hashing, JSON and atomic directory writes shared by every artifact."""
+"""Hashing, JSON, path and value checks, and atomic directory writes shared by every artifact."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import math
+import numbers
 import os
+import re
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -113,6 +115,113 @@ def check_schema(data: dict[str, Any], supported: int, what: str, path: Path) ->
         raise ArtifactError(msg)
 
 
+RELPATH_ACCEPTED = (
+    "accepted: a relative path inside the folder, parts joined by '/', "
+    "with no '..' or '.' part, no leading '/' or '\\' and no drive letter (e.g. 'positions/p00.safetensors')"
+)
+_DRIVE = re.compile(r"^[A-Za-z]:")
+
+
+def safe_relpath(rel: Any, what: str) -> str:
+    """Refuse a listed path that could point outside its artifact folder.
+
+    The one rule for every path a record or manifest lists: relative, ``/``-separated, no ``..``.
+    Backslashes and drive letters are refused too, so a path cannot escape on Windows either, and
+    each file has exactly one spelling (which makes duplicates detectable).
+
+    Args:
+        rel: The path as read from the file.
+        what: The field it came from, for messages (e.g. ``"files[1].path"``).
+
+    Returns:
+        ``rel`` unchanged.
+
+    Raises:
+        ArtifactError: If ``rel`` is not such a path.
+    """
+    if not isinstance(rel, str):
+        problem = f"is a {type(rel).__name__}, not a string"
+    elif not rel:
+        problem = "is empty"
+    elif ".." in re.split(r"[/\\]", rel):
+        problem = "has a '..' part that leaves the folder"
+    elif rel.startswith(("/", "\\")):
+        problem = "is absolute"
+    elif _DRIVE.match(rel):
+        problem = "starts with a drive letter"
+    elif "\\" in rel:
+        problem = "uses '\\' as a separator"
+    elif "\0" in rel:
+        problem = "holds a NUL character"
+    elif any(part in ("", ".") for part in rel.split("/")):
+        problem = "has an empty or '.' part"
+    else:
+        return rel
+    msg = f"{what} {rel!r} {problem}; {RELPATH_ACCEPTED}"
+    raise ArtifactError(msg)
+
+
+def check_listed_files(paths: Iterable[tuple[str, Any]], owner: str) -> None:
+    """Check the file list of a record or manifest: safe paths, no duplicates, each IR complete.
+
+    OpenVINO reads ``X.bin`` next to ``X.xml`` on its own; unless ``X.bin`` is listed (and so
+    hash-checked) an altered or swapped weights file would load unnoticed.
+
+    Args:
+        paths: ``(field name, path)`` pairs, e.g. ``("files[0].path", "ensemble.xml")``.
+        owner: What lists them, for messages (``"manifest"``, ``"training record"``).
+
+    Raises:
+        ArtifactError: On an unsafe path, a path listed twice, or an ``.xml`` without its ``.bin``.
+    """
+    seen: dict[str, str] = {}
+    for what, rel in paths:
+        safe_relpath(rel, what)
+        if rel in seen:
+            msg = f"{what} {rel!r} is already listed as {seen[rel]}; accepted: each file listed once"
+            raise ArtifactError(msg)
+        seen[rel] = what
+    for rel, what in seen.items():
+        if rel.endswith(".xml") and f"{rel[:-4]}.bin" not in seen:
+            msg = (
+                f"{owner} lists {rel} ({what}) but not {rel[:-4]}.bin; every file the model needs must be listed "
+                "(with its sha256) so it is verified before OpenVINO opens it"
+            )
+            raise ArtifactError(msg)
+
+
+def check_choice(value: Any, accepted: Iterable[str], what: str) -> None:
+    """Refuse a value outside a known set of names.
+
+    Args:
+        value: The value read or passed.
+        accepted: The known names (e.g. an enum's values).
+        what: The field, for messages (e.g. ``"join.weights"``).
+
+    Raises:
+        ArtifactError: If ``value`` is not one of ``accepted``.
+    """
+    names = [str(a) for a in accepted]
+    if not isinstance(value, str) or value not in names:
+        msg = f"{what} {value!r} is not known; accepted: {', '.join(repr(n) for n in names)}"
+        raise ArtifactError(msg)
+
+
+def check_finite(value: Any, what: str) -> None:
+    """Refuse anything but a finite real number (NaN, infinities, null, strings and booleans).
+
+    Args:
+        value: The value read or passed.
+        what: The field, for messages (e.g. ``"thresholds.image_min"``).
+
+    Raises:
+        ArtifactError: If ``value`` is not a finite number.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        msg = f"{what} {value!r} is not a finite number; accepted: a finite int or float"
+        raise ArtifactError(msg)
+
+
 def verify_file(root: Path, rel: str, sha256: str, what: str) -> Path:
     """Check that a file listed in a record or manifest exists and has its recorded hash.
 
@@ -126,9 +235,9 @@ def verify_file(root: Path, rel: str, sha256: str, what: str) -> Path:
         The file's absolute path.
 
     Raises:
-        ArtifactError: If the file is missing or its content differs.
+        ArtifactError: If ``rel`` leaves ``root``, or the file is missing or its content differs.
     """
-    path = root / rel
+    path = root / safe_relpath(rel, f"{what} {root}: listed path")
     if not path.is_file():
         msg = f"{what} {root} is incomplete: {rel} is missing"
         raise ArtifactError(msg)

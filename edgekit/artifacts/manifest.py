@@ -12,10 +12,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgekit.artifacts.files import check_schema, read_json, verify_file, write_json
+from edgekit.artifacts.files import (
+    check_choice,
+    check_finite,
+    check_listed_files,
+    check_schema,
+    read_json,
+    verify_file,
+    write_json,
+)
 from edgekit.artifacts.record import FileEntry, Thresholds
-from edgekit.errors import ArtifactError
-from edgekit.tiling import ScoreRule, TileGrid
+from edgekit.errors import ArtifactError, ConfigError
+from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid
 
 MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
@@ -33,17 +41,44 @@ class JoinRules:
         seam_width: Half-width of the seam-smoothing band in pixels (0 = off).
         seam_sigma: Gaussian sigma of seam smoothing.
         weights: Overlap weighting of the join, ``uniform`` or ``taper``.
+        order: Where the tile maps are joined, ``tile`` or ``frame`` (see :class:`edgekit.tiling.JoinOrder`);
+            a manifest written before this field existed was joined per tile.
+
+    Raises:
+        ArtifactError: If a name is unknown, ``seam_width`` is not an int >= 0 or ``seam_sigma``
+            not a finite number > 0.
     """
 
     score_rule: str = ScoreRule.MAX.value
     seam_width: int = 0
     seam_sigma: float = 2.0
-    weights: str = "uniform"
+    weights: str = JoinWeights.UNIFORM.value
+    order: str = JoinOrder.TILE.value
+
+    def __post_init__(self) -> None:
+        check_choice(self.score_rule, ScoreRule, "join.score_rule")
+        check_choice(self.weights, JoinWeights, "join.weights")
+        check_choice(self.order, JoinOrder, "join.order")
+        if isinstance(self.seam_width, bool) or not isinstance(self.seam_width, int) or self.seam_width < 0:
+            msg = f"join.seam_width {self.seam_width!r} is invalid; accepted: an int >= 0 (0 = no seam smoothing)"
+            raise ArtifactError(msg)
+        check_finite(self.seam_sigma, "join.seam_sigma")
+        if self.seam_sigma <= 0:
+            msg = f"join.seam_sigma {self.seam_sigma!r} is invalid; accepted: a finite number > 0"
+            raise ArtifactError(msg)
 
 
 @dataclass(frozen=True)
 class EnsembleManifest:
-    """Everything the runtime needs to run and interpret a bundle."""
+    """Everything the runtime needs to run and interpret a bundle.
+
+    Validated on construction (export) and so on load: a known precision, and a file list whose
+    paths stay inside the bundle, appear once, and include the ``.bin`` of every ``.xml``, so that
+    every file OpenVINO reads is hash-checked first. Join rules and thresholds validate themselves.
+
+    Raises:
+        ArtifactError: Naming the field, the value received and what is accepted.
+    """
 
     model: str
     backbone: str
@@ -63,6 +98,10 @@ class EnsembleManifest:
     created_utc: str
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice(self.precision, PRECISIONS, "precision")
+        check_listed_files(((f"files[{i}].path", f.path) for i, f in enumerate(self.files)), "manifest")
 
     @property
     def xml(self) -> str:
@@ -122,6 +161,9 @@ class EnsembleManifest:
             )
         except (KeyError, TypeError, ValueError) as error:
             msg = f"bundle manifest {folder / MANIFEST_NAME} is incomplete or malformed ({error!r})"
+            raise ArtifactError(msg) from error
+        except (ArtifactError, ConfigError) as error:
+            msg = f"bundle manifest {folder / MANIFEST_NAME}: {error}"
             raise ArtifactError(msg) from error
         if not any(f.path.endswith(".xml") for f in manifest.files):
             msg = f"bundle manifest {folder / MANIFEST_NAME} lists no .xml model file"

@@ -14,8 +14,17 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from edgekit.artifacts.files import check_schema, read_json, verify_file, write_json
-from edgekit.errors import ArtifactError
+from edgekit.artifacts.files import (
+    check_choice,
+    check_finite,
+    check_listed_files,
+    check_schema,
+    read_json,
+    safe_relpath,
+    verify_file,
+    write_json,
+)
+from edgekit.errors import ArtifactError, ConfigError
 from edgekit.tiling import TileGrid
 
 RECORD_NAME = "training.json"
@@ -48,6 +57,9 @@ class ThresholdMethod(StrEnum):
 class Thresholds:
     """Normalization statistics and thresholds from validation, on raw (unnormalized) scores.
 
+    Validated on construction, whether read from a file or computed by training: a NaN or an
+    inverted range here would silently turn every frame normal (or anomalous) downstream.
+
     Attributes:
         image_threshold: Raw frame score above which a frame is anomalous.
         pixel_threshold: Raw map value above which a pixel is anomalous.
@@ -57,6 +69,10 @@ class Thresholds:
         pixel_max: Largest validation map value.
         method: ``f1_adaptive`` or ``normal_quantile``.
         detail: One sentence saying how the thresholds were chosen.
+
+    Raises:
+        ArtifactError: If a value is not a finite number, a minimum exceeds its maximum, or the
+            method is unknown.
     """
 
     image_threshold: float
@@ -67,6 +83,19 @@ class Thresholds:
     pixel_max: float
     method: str
     detail: str
+
+    def __post_init__(self) -> None:
+        for name in ("image_threshold", "pixel_threshold", "image_min", "image_max", "pixel_min", "pixel_max"):
+            check_finite(getattr(self, name), f"thresholds.{name}")
+        for kind in ("image", "pixel"):
+            low, high = getattr(self, f"{kind}_min"), getattr(self, f"{kind}_max")
+            if low > high:
+                msg = (
+                    f"thresholds.{kind}_min {low!r} is greater than thresholds.{kind}_max {high!r}; "
+                    f"accepted: {kind}_min <= {kind}_max"
+                )
+                raise ArtifactError(msg)
+        check_choice(self.method, ThresholdMethod, "thresholds.method")
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,30 @@ class TrainingRecord:
     def save(self, run: Path) -> None:
         """Write ``run/training.json`` atomically."""
         write_json(run / RECORD_NAME, self.to_dict())
+
+    def check_files(self) -> None:
+        """Check the listed files: paths inside the run, none twice, each IR with its ``.bin``.
+
+        Done on load rather than on construction: training builds entries before their final path is
+        known. The graph section's ``xml`` and ``bin`` (what export hands to OpenVINO) must be listed
+        files, so they are hash-checked too.
+
+        Raises:
+            ArtifactError: Naming the field and path that break the rule.
+        """
+        listed = [
+            ("trunk.path", self.trunk.path),
+            *((f"positions[{i}].path", e.path) for i, e in enumerate(self.positions)),
+            *((f"graph_files[{i}].path", e.path) for i, e in enumerate(self.graph_files)),
+        ]
+        check_listed_files(listed, "training record")
+        graph_paths = {e.path for e in self.graph_files}
+        for key in ("xml", "bin"):
+            if key in self.graph:
+                rel = safe_relpath(self.graph[key], f"graph.{key}")
+                if rel not in graph_paths:
+                    msg = f"graph.{key} {rel!r} is not among graph_files; accepted: a path listed in graph_files"
+                    raise ArtifactError(msg)
 
     @classmethod
     def load(cls, run: Path, *, verify: bool = True) -> TrainingRecord:
@@ -146,9 +199,17 @@ class TrainingRecord:
         except (KeyError, TypeError) as error:
             msg = f"training record {run / RECORD_NAME} is incomplete or malformed ({error!r})"
             raise ArtifactError(msg) from error
+        except (ArtifactError, ConfigError) as error:
+            msg = f"training record {run / RECORD_NAME}: {error}"
+            raise ArtifactError(msg) from error
         if len(record.positions) != record.grid.n_tiles:
             msg = f"training record lists {len(record.positions)} position files, the grid has {record.grid.n_tiles}"
             raise ArtifactError(msg)
+        try:
+            record.check_files()
+        except ArtifactError as error:
+            msg = f"training record {run / RECORD_NAME}: {error}"
+            raise ArtifactError(msg) from error
         if verify:
             for entry in (record.trunk, *record.positions, *record.graph_files):
                 verify_file(run, entry.path, entry.sha256, "run folder")

@@ -101,6 +101,7 @@ def command(
         f"{report.frames} frames ({report.anomalous} anomalous) on {report.device} [{report.precision}]: "
         f"{report.fps:.2f} fps, latency p50 {e2e.get('p50', 0):.1f} / p95 {e2e.get('p95', 0):.1f} / "
         f"p99 {e2e.get('p99', 0):.1f} ms; dropped {report.dropped}, skipped {report.skipped}, "
+        f"frame errors {report.frame_errors}, "
         f"reconnects {report.reconnects}; peak RSS {report.peak_rss_mb:.0f} MiB; stopped by {report.stopped_by}"
     )
     if out is not None:

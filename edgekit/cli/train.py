@@ -41,6 +41,15 @@ _BACKBONES = ("efficientnet_lite0", "resnet18", "wide_resnet50_2")
     show_default=True,
     help="Overlap weighting when tile maps are joined.",
 )
+@click.option(
+    "--join-order",
+    type=click.Choice(["auto", "frame", "tile"]),
+    default="auto",
+    show_default=True,
+    help="frame: join at feature resolution, one upsample and blur per frame; tile: anomalib's per-tile order; "
+    "auto: frame where the model and grid allow it.",
+)
+@click.option("--seam-width", type=int, default=0, show_default=True, help="Blur this many pixels around seams.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def command(
@@ -59,6 +68,8 @@ def command(
     batch_size: int,
     val_split: str,
     join_weights: str,
+    join_order: str,
+    seam_width: int,
     seed: int,
     no_progress: bool,
 ) -> None:
@@ -82,6 +93,8 @@ def command(
         batch_size=batch_size,
         val_split=val_split,
         join_weights=join_weights,
+        join_order=join_order,
+        seam_width=seam_width,
         seed=seed,
         progress=not no_progress,
     )
@@ -106,6 +119,7 @@ def command(
         )
     )
     click.echo(f"thresholds: image {t.image_threshold:.4g}, pixel {t.pixel_threshold:.4g} ({t.detail})")
+    click.echo(f"join: {record.graph['join'].get('why', record.graph['join']['order'])}")
     if skipped:
         click.echo(
             f"skipped {len(skipped)} unreadable file(s), first: {skipped[0][0]}; "

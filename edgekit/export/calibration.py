@@ -1,4 +1,4 @@
-"""Calibration and validation frames for quantization, cut into tiles the way the runtime cuts them."""
+"""Calibration and validation frames for quantization and the accuracy check: whole uint8 BGR frames."""
 
 from __future__ import annotations
 
@@ -11,23 +11,22 @@ import numpy as np
 from edgekit.artifacts.record import TrainingRecord
 from edgekit.data import Sample, load_split, scan_dataset
 from edgekit.errors import ConfigError
-from edgekit.tiling import tile
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class FrameSet:
-    """Frames of a split, with their tile batches.
+    """Frames of a split at the grid's image size.
 
     Attributes:
-        tiles: ``uint8 [M, N, T, T, 3]`` BGR tiles per frame.
+        frames: ``uint8 [M, H, W, 3]`` BGR frames.
         labels: ``[M]`` 0/1.
         masks: ``[M, H, W]`` 0/1.
         source: What the frames are, for reports.
     """
 
-    tiles: np.ndarray
+    frames: np.ndarray
     labels: np.ndarray
     masks: np.ndarray
     source: str
@@ -36,12 +35,11 @@ class FrameSet:
 def _frames(samples: list[Sample] | tuple[Sample, ...], record: TrainingRecord, what: str) -> FrameSet:
     grid = record.grid
     split = load_split(samples, grid.image_hw, min_hw=grid.tile_hw, what=what)
-    tiles = np.stack([tile(grid, img) for img in split.images])
-    return FrameSet(tiles=tiles, labels=split.labels, masks=split.masks, source=what)
+    return FrameSet(frames=split.images, labels=split.labels, masks=split.masks, source=what)
 
 
 def calibration_frames(record: TrainingRecord, data: Path, size: int) -> FrameSet:
-    """Up to ``size`` training frames (each gives the N tiles of every position), evenly spread.
+    """Up to ``size`` training frames, evenly spread.
 
     Args:
         record: The training record.
@@ -57,11 +55,9 @@ def calibration_frames(record: TrainingRecord, data: Path, size: int) -> FrameSe
     train = scan_dataset(data).train
     if len(train) < size:
         logger.warning(
-            "calibration set smaller than asked: %d training frames available, %d asked; using %d "
-            "(%d tiles per position)",
+            "calibration set smaller than asked: %d training frames available, %d asked; using %d",
             len(train),
             size,
-            len(train),
             len(train),
         )
     picks = np.linspace(0, len(train) - 1, num=min(size, len(train))).round().astype(int)
@@ -76,3 +72,18 @@ def validation_frames(record: TrainingRecord, data: Path) -> FrameSet:
         samples = [s for s in dataset.train if s.path.name in wanted]
         return _frames(samples, record, f"validation ({len(samples)} held-out train/good)")
     return _frames(dataset.test, record, f"validation (test split, {len(dataset.test)} images)")
+
+
+def check_frames(record: TrainingRecord, data: Path) -> FrameSet:
+    """Frames for the FP32-vs-deployed accuracy check: they must hold anomalies for AUROC and AUPRO.
+
+    The validation frames where they do; else (validation held out from good training images) the
+    test split, which is used here to judge quantization only, never to fit a threshold.
+    """
+    val = validation_frames(record, data)
+    if val.labels.any():
+        return val
+    dataset = scan_dataset(data)
+    if dataset.test:
+        return _frames(dataset.test, record, f"accuracy check (test split, {len(dataset.test)} images)")
+    return val

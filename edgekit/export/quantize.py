@@ -17,9 +17,12 @@ from edgekit._extras import require
 
 logger = logging.getLogger(__name__)
 
-# Node-name patterns of the head parts in graphs converted from edgekit.train.graph.
+# Node-name patterns of the head parts in graphs converted from edgekit.train.graph: the fused PaDiM
+# head, the join, the frame blur, seam smoothing, every anomaly-map generator, and the ops of the
+# whole-frame graph's own forward (normalization, slicing, upsampling, score), named ``aten::...``.
 HEAD_PATTERNS = (
-    r"__module\.padim[/.].*",
+    r"__module\.(padim|join|blur|seams)[/.].*",
+    r"aten::.*",
     r".*anomaly_map_generator.*",
     r".*blur.*",
     r".*memory_bank.*",
@@ -37,6 +40,7 @@ def quantize(
     model: Any,
     calibration: list[Any],
     *,
+    transform: Callable[[Any], Any] | None = None,
     max_drop: float | None = None,
     validation: list[Any] | None = None,
     validate: Callable[[Any, list[Any]], float] | None = None,
@@ -45,7 +49,8 @@ def quantize(
 
     Args:
         model: The ``ov.Model`` with its uint8 input.
-        calibration: Calibration inputs (one ``uint8 [N, T, T, 3]`` array per frame).
+        calibration: Calibration items (one per frame).
+        transform: Turns an item into the model's input (e.g. a uint8 BGR frame into float RGB NCHW).
         max_drop: With a value, use ``nncf.quantize_with_accuracy_control`` allowing this absolute
             drop of the validation metric; layers are reverted to float until it holds.
         validation: Validation items for accuracy control.
@@ -58,7 +63,7 @@ def quantize(
     if not logger.isEnabledFor(logging.DEBUG):
         # NNCF logs every node it skips at INFO; keep the export's output to its own table
         logging.getLogger("nncf").setLevel(logging.WARNING)
-    dataset = nncf.Dataset(calibration)
+    dataset = nncf.Dataset(calibration, transform)
     common = {
         "subset_size": len(calibration),
         "preset": nncf.QuantizationPreset.MIXED,

@@ -180,6 +180,8 @@ def run(
         jobs=results.jobs,
         compile_s=round(engine.compile_s, 3),
         skipped_items=stats.skipped_items + results.skipped_reasons,
+        frame_errors=results.frame_errors,
+        error_items=list(results.error_reasons),
     )
     if out is not None:
         from edgekit.artifacts.files import write_json

@@ -1,4 +1,9 @@
-"""A loaded bundle compiled on a device: tile, infer, join, post-process. OpenVINO, numpy and OpenCV only."""
+"""A loaded bundle compiled on a device: the stored whole-frame IR, specialized for raw camera frames.
+
+The bundle's IR does the tiling, heads, join, score rule, normalization, label and mask itself; the
+engine only brings a frame to the grid's size, runs it and turns the mask into boxes. OpenVINO,
+numpy and OpenCV only.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +14,21 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.artifacts.ir import ANOMALY_MAP, OUTPUT_NAMES, PRED_LABEL, PRED_MASK, PRED_SCORE, specialize
 from edgekit.artifacts.manifest import EnsembleManifest
 from edgekit.devices import CoreLike, PerformanceHint, compile_config, default_core, resolve_device, traits
-from edgekit.errors import DeviceError
+from edgekit.errors import DataError, DeviceError
 from edgekit.runtime.frames import FramePrep
-from edgekit.runtime.post import postprocess
+from edgekit.runtime.post import boxes_of
 from edgekit.runtime.result import FrameResult
-from edgekit.tiling import ScoreRule, join_score, smooth_seams, tile, untile
 
 logger = logging.getLogger(__name__)
+
+Outputs = dict[str, np.ndarray]
+
+
+class FrameError(DataError):
+    """The model produced an unusable result for one frame (NaN or infinite score or map)."""
 
 
 def _ms(t0: int, t1: int) -> float:
@@ -35,11 +46,16 @@ def _reason(error: BaseException) -> str:
     return (reasons or lines or [type(error).__name__])[-1]
 
 
+def read_outputs(request: Any) -> Outputs:
+    """Copy the four outputs out of a finished request (the request's tensors are reused)."""
+    return {name: np.array(request.get_tensor(name).data) for name in OUTPUT_NAMES}
+
+
 class Engine:
     """A bundle compiled for one device.
 
     Args:
-        bundle: The bundle folder (``manifest.json`` + IR); every file's hash is checked.
+        bundle: The bundle folder (``manifest.json`` + IR); every file's hash is checked first.
         device: ``CPU``, ``GPU``, ``GPU.0``, ``NPU``, ``AUTO``, ... (see :func:`edgekit.devices.resolve_device`).
         cache_dir: Compile cache for devices that benefit (GPU, NPU).
         hint: OpenVINO performance hint: ``LATENCY`` for :meth:`predict`, ``THROUGHPUT`` for streams.
@@ -70,13 +86,13 @@ class Engine:
         self.config = compile_config(self.device, cache_dir, hint=hint, precision=precision)
         t0 = time.perf_counter()
         try:
-            self.compiled = self.core.compile_model(str(self.bundle / self.manifest.xml), self.device, self.config)
+            model = specialize(self.core.read_model(str(self.bundle / self.manifest.xml)), batch=1)
+            self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as error:
             msg = f"device {self.device} failed to compile the bundle {self.bundle}: {_reason(error)}"
             raise DeviceError(msg) from error
         self.compile_s = time.perf_counter() - t0
         self.prep = FramePrep(self.grid.image_hw, strict=strict)
-        self.rule = ScoreRule(self.manifest.join.score_rule)
         self._request: Any = None
         logger.info("compiled %s on %s in %.2f s (%s)", self.bundle, self.device, self.compile_s, self.config)
 
@@ -93,46 +109,45 @@ class Engine:
         except RuntimeError:
             return 1
 
-    def tile_into(self, frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Prepare and tile a frame into ``out`` (``uint8 [N, T, T, 3]``)."""
-        return tile(self.grid, self.prep(frame), out=out)
-
     def finish(
         self,
-        tile_maps: np.ndarray,
+        outputs: Outputs,
         index: int = 0,
         timestamp: float = 0.0,
         source_hw: tuple[int, int] | None = None,
         timings: dict[str, float] | None = None,
     ) -> FrameResult:
-        """Join tile maps and post-process them into a :class:`FrameResult`.
+        """Turn the model's four outputs for one frame into a :class:`FrameResult` (boxes from the mask).
 
         Args:
-            tile_maps: ``[N, 1, T, T]`` or ``[N, T, T]`` raw maps from the model.
+            outputs: ``pred_score``, ``pred_label``, ``anomaly_map``, ``pred_mask`` of one frame.
             index: Frame index.
             timestamp: Source timestamp (s).
             source_hw: The frame's size at the source.
-            timings: Stage timings so far (ms); join and post are added.
+            timings: Stage timings so far (ms); ``post`` is added.
 
         Returns:
             The frame result.
+
+        Raises:
+            FrameError: The score or the map holds NaN or infinities (the model failed on this frame).
         """
         timings = dict(timings or {})
         t0 = time.perf_counter_ns()
-        joined = untile(self.grid, tile_maps, self.manifest.join.weights)
-        if self.manifest.join.seam_width > 0:
-            joined = smooth_seams(self.grid, joined, self.manifest.join.seam_width, self.manifest.join.seam_sigma)
-        raw = join_score(joined, tile_maps, self.rule)
-        t1 = time.perf_counter_ns()
-        score, label, norm_map, mask, boxes = postprocess(joined, raw, self.manifest.thresholds)
-        t2 = time.perf_counter_ns()
-        timings["join"] = _ms(t0, t1)
-        timings["post"] = _ms(t1, t2)
+        score = float(np.asarray(outputs[PRED_SCORE]).reshape(-1)[0])
+        norm_map = np.asarray(outputs[ANOMALY_MAP], dtype=np.float32).reshape(self.grid.image_hw)
+        if not np.isfinite(score) or not np.isfinite(norm_map).all():
+            bad = int(np.size(norm_map) - np.isfinite(norm_map).sum())
+            msg = f"frame {index}: the model returned a non-finite result (score {score}, {bad} map pixels NaN or inf)"
+            raise FrameError(msg)
+        label = bool(np.asarray(outputs[PRED_LABEL]).reshape(-1)[0])
+        mask = np.asarray(outputs[PRED_MASK]).reshape(self.grid.image_hw).astype(bool, copy=False)
+        boxes = boxes_of(mask, norm_map) if label else ()
+        timings["post"] = _ms(t0, time.perf_counter_ns())
         return FrameResult(
             index=index,
             timestamp=timestamp,
             score=score,
-            raw_score=raw,
             label=label,
             anomaly_map=norm_map,
             mask=mask,
@@ -151,15 +166,18 @@ class Engine:
 
         Returns:
             The frame result.
+
+        Raises:
+            DataError: An unusable frame, or a non-finite result (:class:`FrameError`).
         """
         if self._request is None:
             self._request = self.compiled.create_infer_request()
         t0 = time.perf_counter_ns()
-        tiles = self.tile_into(frame)
+        image = self.prep(frame)
         t1 = time.perf_counter_ns()
-        maps = self._request.infer({0: tiles})[self.compiled.outputs[0]]
+        self._request.infer({0: image[None]}, share_inputs=True)
         t2 = time.perf_counter_ns()
-        timings = {"tile": _ms(t0, t1), "infer": _ms(t1, t2)}
-        result = self.finish(maps, index, timestamp, tuple(frame.shape[:2]), timings)
+        timings = {"prep": _ms(t0, t1), "infer": _ms(t1, t2)}
+        result = self.finish(read_outputs(self._request), index, timestamp, tuple(frame.shape[:2]), timings)
         result.timings_ms["e2e"] = _ms(t0, time.perf_counter_ns())
         return result

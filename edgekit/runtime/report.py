@@ -54,6 +54,8 @@ class RunReport:
         jobs: Inference requests in flight.
         compile_s: Model compile time.
         skipped_items: The first skipped items with reasons.
+        frame_errors: Frames the model failed on (non-finite score or map): counted, left out of results.
+        error_items: The first frame errors with reasons.
     """
 
     bundle: str
@@ -75,6 +77,8 @@ class RunReport:
     jobs: int
     compile_s: float
     skipped_items: list[str] = field(default_factory=list)
+    frame_errors: int = 0
+    error_items: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

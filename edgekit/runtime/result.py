@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("capture_wait", "tile", "infer", "join", "post", "process", "e2e")
+STAGES = ("capture_wait", "prep", "infer", "post", "process", "e2e")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,6 @@ class FrameResult:
         index: Frame index in the source (0-based, counting skipped frames too).
         timestamp: Source timestamp in seconds (capture clock for live sources, media time for files).
         score: Normalized anomaly score (0..1; the image threshold maps to 0.5).
-        raw_score: Score before normalization.
         label: True where the frame is anomalous.
         anomaly_map: ``float32 [H, W]`` normalized map (0..1) at the grid's image size.
         mask: ``bool [H, W]`` predicted defect pixels.
@@ -56,7 +55,6 @@ class FrameResult:
     index: int
     timestamp: float
     score: float
-    raw_score: float
     label: bool
     anomaly_map: np.ndarray = field(repr=False)
     mask: np.ndarray = field(repr=False)
@@ -71,7 +69,6 @@ class FrameResult:
             "frame": self.index,
             "timestamp": round(self.timestamp, 6),
             "score": round(self.score, 5),
-            "raw_score": round(self.raw_score, 5),
             "label": "anomalous" if self.label else "normal",
             "boxes": [b.to_dict() for b in self.boxes],
             "ms": {k: round(v, 3) for k, v in self.timings_ms.items()},

@@ -1,8 +1,9 @@
-"""The streaming loop: capture thread -> tile -> async inference (several frames in flight) -> join -> post.
+"""The streaming loop: capture thread -> prep -> async inference (several frames in flight) -> boxes.
 
 Results come out in frame order whatever order the requests complete in. The AsyncInferQueue
-callback holds the GIL, so it only copies the request's output and records the time; joining and
-post-processing run on the consuming thread, overlapping with the inference of later frames.
+callback holds the GIL, so it only copies the request's outputs and records the time; the boxes
+are found on the consuming thread, overlapping with the inference of later frames. A frame whose
+result is not finite is counted as a frame error and left out; the stream goes on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 
 from edgekit._extras import require
 from edgekit.errors import DataError
-from edgekit.runtime.engine import Engine
+from edgekit.runtime.engine import Engine, FrameError, Outputs, read_outputs
 from edgekit.runtime.result import FrameResult
 from edgekit.runtime.sources import Capture, Frame
 
@@ -29,8 +30,9 @@ logger = logging.getLogger(__name__)
 @dataclass
 class _InFlight:
     frame: Frame
+    image: np.ndarray  # the prepared frame: the request reads it in place (share_inputs), keep it alive
     taken_ns: int
-    tiled_ns: int
+    prepped_ns: int
     submitted_ns: int
     source_hw: tuple[int, int]
 
@@ -68,22 +70,22 @@ class Stream:
         self.infer_queue.set_callback(self._done)
         self.keep_images = keep_images
         self.stop_timeout_s = stop_timeout_s
-        self._completed: queue.Queue[tuple[int, np.ndarray, int]] = queue.Queue()
+        self._completed: queue.Queue[tuple[int, Outputs, int]] = queue.Queue()
         self.skipped_frames = 0
         self.skipped_reasons: list[str] = []
+        self.frame_errors = 0
+        self.error_reasons: list[str] = []
         self.started_ns = 0
         self.finished_ns = 0
 
     def _done(self, request: Any, index: int) -> None:
-        # runs on an OpenVINO thread with the GIL: copy the output out of the reused request, no more
-        self._completed.put((index, request.get_output_tensor(0).data.copy(), time.perf_counter_ns()))
+        # runs on an OpenVINO thread with the GIL: copy the outputs out of the reused request, no more
+        self._completed.put((index, read_outputs(request), time.perf_counter_ns()))
 
     def __iter__(self) -> Iterator[FrameResult]:
         """Run the stream; yields one result per processed frame."""
-        grid = self.engine.grid
-        buffers = [np.empty((grid.n_tiles, *grid.tile_hw, 3), dtype=np.uint8) for _ in range(self.jobs + 1)]
         pending: dict[int, _InFlight] = {}
-        done: dict[int, tuple[np.ndarray, int]] = {}
+        done: dict[int, tuple[Outputs, int]] = {}
         order: list[int] = []
         submitted = 0
         ended = False
@@ -104,8 +106,7 @@ class Stream:
                     if frame is None:
                         ended = True
                         break
-                    buffer = buffers[submitted % len(buffers)]
-                    flight = self._submit(frame, buffer)
+                    flight = self._submit(frame)
                     if flight is not None:
                         submitted += 1
                         pending[frame.index] = flight
@@ -117,8 +118,13 @@ class Stream:
                 # 3. emit in frame order
                 while order and order[0] in done:
                     index = order.pop(0)
-                    maps, finished_ns = done.pop(index)
-                    yield self._result(pending.pop(index), maps, finished_ns)
+                    outputs, finished_ns = done.pop(index)
+                    try:
+                        result = self._result(pending.pop(index), outputs, finished_ns)
+                    except FrameError as error:
+                        self._count_error(error)
+                        continue
+                    yield result
         finally:
             # also when the consumer breaks off early: no request may read a buffer after it is freed
             self.infer_queue.wait_all()
@@ -128,11 +134,17 @@ class Stream:
         if self.capture.error is not None:
             raise self.capture.error
 
-    def _submit(self, frame: Frame, buffer: np.ndarray) -> _InFlight | None:
-        """Tile a frame into ``buffer`` and start its request; None when the frame is skipped."""
+    def _count_error(self, error: FrameError) -> None:
+        self.frame_errors += 1
+        if len(self.error_reasons) < 20:
+            self.error_reasons.append(str(error))
+        logger.warning("frame error: %s", error)
+
+    def _submit(self, frame: Frame) -> _InFlight | None:
+        """Prepare a frame and start its request; None when the frame is skipped."""
         taken = time.perf_counter_ns()
         try:
-            self.engine.tile_into(frame.image, out=buffer)
+            image = np.ascontiguousarray(self.engine.prep(frame.image))
         except DataError as error:
             if self.engine.prep.strict:
                 raise
@@ -141,9 +153,9 @@ class Stream:
                 self.skipped_reasons.append(f"frame {frame.index}: {error}")
             logger.warning("skipping frame %d: %s", frame.index, error)
             return None
-        tiled = time.perf_counter_ns()
-        self.infer_queue.start_async({0: buffer}, userdata=frame.index, share_inputs=True)
-        return _InFlight(frame, taken, tiled, time.perf_counter_ns(), tuple(frame.image.shape[:2]))
+        prepped = time.perf_counter_ns()
+        self.infer_queue.start_async({0: image[None]}, userdata=frame.index, share_inputs=True)
+        return _InFlight(frame, image, taken, prepped, time.perf_counter_ns(), tuple(frame.image.shape[:2]))
 
     def _drain_capture(self, deadline: float) -> None:
         """Empty the queue until the capture thread ends (a file reader waits for room for its end marker).
@@ -170,7 +182,7 @@ class Stream:
         thread = self.capture._thread
         return thread is None or not thread.is_alive()
 
-    def _collect(self, done: dict[int, tuple[np.ndarray, int]], block: bool) -> None:
+    def _collect(self, done: dict[int, tuple[Outputs, int]], block: bool) -> None:
         if block:
             try:
                 index, maps, t = self._completed.get(timeout=1.0)
@@ -184,17 +196,17 @@ class Stream:
                 return
             done[index] = (maps, t)
 
-    def _result(self, flight: _InFlight, maps: np.ndarray, finished_ns: int) -> FrameResult:
+    def _result(self, flight: _InFlight, outputs: Outputs, finished_ns: int) -> FrameResult:
         frame = flight.frame
         timings = {
             "capture_wait": (flight.taken_ns - frame.captured_ns) / 1e6,
-            "tile": (flight.tiled_ns - flight.taken_ns) / 1e6,
+            "prep": (flight.prepped_ns - flight.taken_ns) / 1e6,
             "infer": (finished_ns - flight.submitted_ns) / 1e6,
         }
-        result = self.engine.finish(maps, frame.index, frame.timestamp, flight.source_hw, timings)
+        result = self.engine.finish(outputs, frame.index, frame.timestamp, flight.source_hw, timings)
         now = time.perf_counter_ns()
         result.timings_ms["process"] = (now - flight.taken_ns) / 1e6  # taken from the queue -> result
         result.timings_ms["e2e"] = (now - frame.captured_ns) / 1e6  # read from the source -> result
         if self.keep_images:
-            return replace(result, image=self.engine.prep(frame.image))
+            return replace(result, image=flight.image)
         return result

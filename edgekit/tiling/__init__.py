@@ -2,6 +2,7 @@
 
 from edgekit.tiling.grid import TileGrid, axis_starts
 from edgekit.tiling.ops import (
+    JoinOrder,
     JoinWeights,
     ScoreRule,
     join_score,
@@ -14,6 +15,7 @@ from edgekit.tiling.ops import (
 )
 
 __all__ = [
+    "JoinOrder",
     "JoinWeights",
     "ScoreRule",
     "TileGrid",

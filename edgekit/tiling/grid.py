@@ -150,6 +150,30 @@ class TileGrid:
 
     # --- serialization ---------------------------------------------------------------------
 
+    def downscaled(self, factor: int) -> TileGrid | None:
+        """The same grid on a map ``factor`` times smaller (a feature map), or None where it does not exist.
+
+        It exists when every tile edge falls on a map pixel edge: image, tile and stride sizes all
+        divisible by ``factor``, and the snapped last tile too.
+
+        Args:
+            factor: Downscaling factor (>= 1).
+
+        Returns:
+            The grid whose boxes are this grid's boxes divided by ``factor``, or None.
+        """
+        sizes = (*self.image_hw, *self.tile_hw, *self.stride_hw)
+        if factor < 1 or any(v % factor for v in sizes):
+            return None
+        small = TileGrid(
+            (self.image_hw[0] // factor, self.image_hw[1] // factor),
+            (self.tile_hw[0] // factor, self.tile_hw[1] // factor),
+            (self.stride_hw[0] // factor, self.stride_hw[1] // factor),
+        )
+        if small.boxes != tuple(tuple(v // factor for v in box) for box in self.boxes):
+            return None
+        return small
+
     def to_dict(self) -> dict[str, list[int]]:
         """JSON-ready description of the grid."""
         return {

@@ -29,6 +29,20 @@ class JoinWeights(StrEnum):
     TAPER = "taper"
 
 
+class JoinOrder(StrEnum):
+    """Where in a head the tile maps are joined.
+
+    ``FRAME`` (default where the model allows it): each position's raw map is joined at feature
+    resolution, then the joined frame map is upsampled and blurred once. ``TILE``: anomalib's order,
+    every tile map is upsampled to the tile size and blurred on its own, then the tiles are joined.
+    ``FRAME`` needs a model whose map is one feature-resolution map followed by upsampling and blur
+    (PaDiM, PatchCore) and tile starts on the feature grid; otherwise ``TILE`` is used.
+    """
+
+    FRAME = "frame"
+    TILE = "tile"
+
+
 class ScoreRule(StrEnum):
     """How a frame's anomaly score is taken from its tiles.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from edgekit.artifacts.record import ThresholdMethod  # noqa: F401 - re-exported: part of the config vocabulary
 from edgekit.errors import ConfigError
-from edgekit.tiling import JoinWeights, ScoreRule, TileGrid
+from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid
 
 
 class ModelName(StrEnum):
@@ -104,6 +104,12 @@ class TrainConfig:
         normal_quantile: Quantile of normal validation scores used as threshold without anomalies.
         score_rule: How the image score is taken from the joined map.
         join_weights: How overlapping tile maps are weighted when joined (``uniform`` or ``taper``).
+        join_order: Where tile maps are joined: ``frame`` (feature resolution, one upsample and blur per
+            frame), ``tile`` (anomalib's order: each tile upsampled and blurred, then joined) or ``auto``
+            (``frame`` where the model and grid allow it). See benchmarks/README.md for the measurement.
+        seam_width: Half-width in pixels of the band around interior tile edges that is blurred after
+            the join (0 = off).
+        seam_sigma: Gaussian sigma of that blur, in pixels.
         progress: Show progress bars.
     """
 
@@ -128,6 +134,9 @@ class TrainConfig:
     normal_quantile: float = 0.99
     score_rule: ScoreRule = ScoreRule.MAX
     join_weights: JoinWeights = JoinWeights.UNIFORM
+    join_order: str = "auto"
+    seam_width: int = 0
+    seam_sigma: float = 2.0
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -154,6 +163,19 @@ class TrainConfig:
             (self.lr is None or self.lr > 0, "lr", self.lr, "> 0"),
             (0 < self.val_ratio < 1, "val_ratio", self.val_ratio, "0 < ratio < 1"),
             (0.5 <= self.normal_quantile <= 1, "normal_quantile", self.normal_quantile, "0.5 <= q <= 1"),
+            (
+                self.join_order in ("auto", *(o.value for o in JoinOrder)),
+                "join_order",
+                self.join_order,
+                "auto, frame, tile",
+            ),
+            (
+                isinstance(self.seam_width, int) and 0 <= self.seam_width <= min(self.grid.tile_hw) // 2,
+                "seam_width",
+                self.seam_width,
+                f"0 (off) to {min(self.grid.tile_hw) // 2} pixels",
+            ),
+            (0 < self.seam_sigma <= 32, "seam_sigma", self.seam_sigma, "0 < sigma <= 32 pixels"),
         ]
         for ok, name, value, accepted in checks:
             if not ok:
@@ -200,4 +222,7 @@ class TrainConfig:
             "val_ratio": self.val_ratio,
             "normal_quantile": self.normal_quantile,
             "join_weights": self.join_weights.value,
+            "join_order": self.join_order,
+            "seam_width": self.seam_width,
+            "seam_sigma": self.seam_sigma,
         }

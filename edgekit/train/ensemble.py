@@ -66,6 +66,15 @@ class TiledEnsemble(torch.nn.Module):
         self.trunk = trunk
         self.positions = torch.nn.ModuleList(positions)
         self.join_weights = JoinWeights.UNIFORM
+        #: How tile maps become a frame map and score (see :mod:`edgekit.train.graph`); set by training
+        #: once the join order is resolved, and by ``load_run`` from the record.
+        self.join: dict[str, object] = {
+            "order": "tile",
+            "weights": "uniform",
+            "score_rule": "max",
+            "seam_width": 0,
+            "seam_sigma": 2.0,
+        }
 
     @classmethod
     def build(cls, config: TrainConfig, *, pretrained: bool = True) -> TiledEnsemble:
@@ -98,6 +107,13 @@ class TiledEnsemble(torch.nn.Module):
         family.share_trunk(first, trunk)
         ensemble = cls(family, grid, positions, trunk)
         ensemble.join_weights = config.join_weights
+        ensemble.join = {
+            "order": "tile" if config.join_order == "auto" else config.join_order,
+            "weights": config.join_weights.value,
+            "score_rule": config.score_rule.value,
+            "seam_width": config.seam_width,
+            "seam_sigma": config.seam_sigma,
+        }
         return ensemble
 
     @property

@@ -55,24 +55,24 @@ class EvalReport:
         }
 
 
-def _predict_at(ensemble: TiledEnsemble, test: LoadedSplit, rule: str, progress: bool, desc: str) -> Predictions:
+def _predict_at(ensemble: TiledEnsemble, test: LoadedSplit, progress: bool, desc: str) -> Predictions:
     """Predict, resizing frames to the model's image size and maps back to the evaluation size."""
     eval_hw = test.images.shape[1:3]
     model_hw = ensemble.grid.image_hw
     if tuple(eval_hw) == tuple(model_hw):
-        return predict_frames(ensemble, test.images, rule=rule, progress=progress, desc=desc)
+        return predict_frames(ensemble, test.images, progress=progress, desc=desc)
     interp = cv2.INTER_AREA if model_hw[0] < eval_hw[0] else cv2.INTER_LINEAR
     images = np.stack([cv2.resize(im, model_hw[::-1], interpolation=interp) for im in test.images])
-    preds = predict_frames(ensemble, images, rule=rule, progress=progress, desc=desc)
+    preds = predict_frames(ensemble, images, progress=progress, desc=desc)
     maps = np.stack([cv2.resize(m, eval_hw[::-1], interpolation=cv2.INTER_LINEAR) for m in preds.maps])
-    return Predictions(maps=maps, scores=preds.scores, tile_scores=preds.tile_scores)
+    return Predictions(maps=maps, scores=preds.scores)
 
 
 def evaluate_ensemble(
-    ensemble: TiledEnsemble, thresholds: Thresholds, test: LoadedSplit, rule: str, progress: bool, desc: str
+    ensemble: TiledEnsemble, thresholds: Thresholds, test: LoadedSplit, progress: bool, desc: str
 ) -> tuple[dict[str, float], Predictions]:
     """Metrics of one system on a loaded test split."""
-    preds = _predict_at(ensemble, test, rule, progress, desc)
+    preds = _predict_at(ensemble, test, progress, desc)
     return evaluate(preds.scores, test.labels, preds.maps, test.masks, thresholds), preds
 
 
@@ -109,7 +109,7 @@ def evaluate_run(
     grid = record.grid
     dataset = scan_dataset(data, need_test=True)
     test = load_split(dataset.test, grid.image_hw, min_hw=grid.tile_hw, what="test split")
-    metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, record.score_rule, progress, "ensemble")
+    metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, progress, "ensemble")
     systems = {"ensemble": metrics}
     details = {"ensemble": {"grid": str(grid), "thresholds": record.thresholds.method}}
     if baselines:
@@ -119,7 +119,7 @@ def evaluate_run(
                 logger.info("training baseline %s", name)
                 result = train(cfg)
                 systems[name], _ = evaluate_ensemble(
-                    result.ensemble, result.record.thresholds, test, record.score_rule, progress, name
+                    result.ensemble, result.record.thresholds, test, progress, name
                 )
                 details[name] = {"grid": str(cfg.grid), "thresholds": result.record.thresholds.method}
     if figures is not None:

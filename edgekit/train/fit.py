@@ -24,6 +24,7 @@ from edgekit.perf import peak_rss_mb
 from edgekit.tiling import tile
 from edgekit.train.config import TrainConfig, ValSplit
 from edgekit.train.ensemble import TiledEnsemble, to_input
+from edgekit.train.graph import resolve_join_order
 from edgekit.train.infer import predict_frames
 from edgekit.train.metrics import fit_thresholds
 from edgekit.train.run_io import check_out, save_run
@@ -157,10 +158,11 @@ def train(config: TrainConfig) -> TrainResult:
         _fit(ensemble, config, tiles)
     del tiles
     ensemble.eval()
+    order, why = resolve_join_order(ensemble, config.join_order, config.score_rule)
+    ensemble.join = {**ensemble.join, "order": order.value, "why": why}
+    logger.info("join: %s", why)
     t_fit = time.perf_counter()
-    preds = predict_frames(
-        ensemble, val_split.images, rule=config.score_rule, progress=config.progress, desc="validate"
-    )
+    preds = predict_frames(ensemble, val_split.images, progress=config.progress, desc="validate")
     thresholds: Thresholds = fit_thresholds(
         preds.scores, val_split.labels, preds.maps, val_split.masks, config.normal_quantile, val_source
     )

@@ -1,19 +1,22 @@
-"""The ensemble as one inference graph: trunk once on all N tiles, N heads, maps and scores out.
+"""The ensemble as one whole-frame model: the single definition of tiling, heads, join and score.
 
-This is the last step of training and the hand-over to export: ``RUN/graph/ensemble.xml`` is the
-FP32 OpenVINO IR of this module (converted with ``ov.convert_model`` while torch is at hand), so
-the export stage can quantize and package it without torch, anomalib or edgekit.train.
+``FrameGraph`` takes whole frames ``float32 [B, 3, H, W]`` RGB in [0, 1] (anomalib's export
+convention) and returns the raw joined anomaly map ``[B, 1, H, W]`` and the raw frame score
+``[B]``. Inside: ImageNet normalization, tiling by the run's :class:`~edgekit.tiling.TileGrid`
+(static slices, the last tile snapped), the shared trunk once on all ``B*N`` tiles, the
+per-position heads, the join (overlap weights, optional seam smoothing) and the score rule.
 
-Input: ``float32 [K*N, 3, T, T]`` ImageNet-normalized RGB tiles, frame-major (export bakes the
-uint8 BGR NHWC conversion in front). Outputs: ``maps [K*N, 1, T, T]`` and ``scores [K*N]``.
+Training evaluates with this module in torch (thresholds, metrics), and ``RUN/graph/frame.xml`` is
+its OpenVINO conversion, which the export stage quantizes and finishes with the normalization,
+label and mask (``edgekit.export.post``). So evaluation, the export check, the runtime and the
+bench all get their numbers from one definition.
 
-Two graph rewrites, both exact up to float rounding and checked in tests:
+Join order (:class:`~edgekit.tiling.JoinOrder`): ``FRAME`` joins each position's raw map at
+feature resolution, then upsamples and blurs the joined frame map once; ``TILE`` is anomalib's
+order (every tile map upsampled and blurred on its own, then joined at full resolution).
 
-* anomalib's ``GaussianBlur2d`` (a 33x33 2-D convolution after reflect padding) becomes two 1-D
-  convolutions after the same padding: the kernel is an outer product, so the result is the same
-  at 66 instead of 1089 multiply-adds per pixel.
-* PaDiM's N per-position Mahalanobis heads become one batched expression over stacked means and
-  inverse covariances, so the graph has one large MatMul instead of N.
+Exact rewrites, checked in tests: anomalib's 33x33 ``GaussianBlur2d`` as two 1-D convolutions,
+and PaDiM's N Mahalanobis heads as one batched expression.
 """
 
 from __future__ import annotations
@@ -25,12 +28,21 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import numpy as np
+
 from edgekit._extras import require
+from edgekit.errors import ConfigError
+from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid, seam_mask, tile_weights
 from edgekit.train.config import ModelName
-from edgekit.train.ensemble import TiledEnsemble
+from edgekit.train.ensemble import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, TiledEnsemble
 
 torch = require("torch", "train")
 F = torch.nn.functional
+
+#: Names of the stored graph's input and raw outputs (the export adds anomalib's four outputs).
+INPUT_NAME = "input"
+RAW_MAP = "raw_map"
+RAW_SCORE = "raw_score"
 
 
 class SeparableGaussianBlur(torch.nn.Module):
@@ -54,6 +66,10 @@ class SeparableGaussianBlur(torch.nn.Module):
         return F.conv2d(F.conv2d(x, self.kx), self.ky)
 
 
+def _separable(blur: torch.nn.Module) -> torch.nn.Module:
+    return blur if isinstance(blur, SeparableGaussianBlur) else SeparableGaussianBlur(blur)
+
+
 def _swap_blurs(module: torch.nn.Module) -> None:
     """Replace every anomalib GaussianBlur2d inside ``module`` with the separable version."""
     blur_cls = require("anomalib.models.components.filters", "train").GaussianBlur2d
@@ -65,14 +81,13 @@ def _swap_blurs(module: torch.nn.Module) -> None:
 
 
 class PadimHeads(torch.nn.Module):
-    """All N PaDiM heads as one batched Mahalanobis distance.
+    """All N PaDiM heads as one batched Mahalanobis distance (any number of frames per call).
 
     Args:
         ensemble: A fitted PaDiM ensemble (every position shares ``idx``).
-        frames: Frames per call ``K``.
     """
 
-    def __init__(self, ensemble: TiledEnsemble, frames: int) -> None:
+    def __init__(self, ensemble: TiledEnsemble) -> None:
         super().__init__()
         first = ensemble.positions[0]
         for model in ensemble.positions:
@@ -80,57 +95,235 @@ class PadimHeads(torch.nn.Module):
                 msg = "PaDiM positions use different feature subsets; the fused head needs one shared idx"
                 raise ValueError(msg)
         # not a registered submodule: its trunk is traced through ``ensemble.trunk``, so no trunk node
-        # is named after the head (export's ignored scope matches head names)
+        # is named after the head (export quantizes the trunk only, by node name)
         object.__setattr__(self, "_first", first)
-        self.frames = frames
         self.n = ensemble.n_positions
         self.register_buffer("mean", torch.stack([m.gaussian.mean for m in ensemble.positions]))  # [N, C, P]
         self.register_buffer(
             "inv_cov", torch.stack([m.gaussian.inv_covariance for m in ensemble.positions])
         )  # [N, P, C, C]
-        blur = first.anomaly_map_generator.blur
-        self.blur = blur if isinstance(blur, SeparableGaussianBlur) else SeparableGaussianBlur(blur)
+        self.blur = _separable(first.anomaly_map_generator.blur)
 
-    def forward(self, feats: dict[str, torch.Tensor], tile_hw: tuple[int, int]) -> torch.Tensor:
-        """Maps ``[K*N, 1, T, T]`` from trunk features of K frames."""
-        emb = self._first.generate_embedding(feats)  # [K*N, C, h, w]
+    def raw(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Distances ``[B*N, 1, h, w]`` at feature resolution."""
+        emb = self._first.generate_embedding(feats)  # [B*N, C, h, w]
         _, c, h, w = emb.shape
-        delta = emb.reshape(self.frames, self.n, c, h * w) - self.mean.unsqueeze(0)  # [K, N, C, P]
-        delta = delta.permute(0, 1, 3, 2).unsqueeze(-2)  # [K, N, P, 1, C]
-        d2 = (torch.matmul(delta, self.inv_cov.unsqueeze(0)) * delta).sum(dim=(-2, -1))  # [K, N, P]
-        dist = d2.clamp(min=0).sqrt().reshape(self.frames * self.n, 1, h, w)
-        dist = F.interpolate(dist, size=tile_hw, mode="bilinear", align_corners=False)
+        delta = emb.reshape(-1, self.n, c, h * w) - self.mean.unsqueeze(0)  # [B, N, C, P]
+        delta = delta.permute(0, 1, 3, 2).unsqueeze(-2)  # [B, N, P, 1, C]
+        d2 = (torch.matmul(delta, self.inv_cov.unsqueeze(0)) * delta).sum(dim=(-2, -1))  # [B, N, P]
+        return d2.clamp(min=0).sqrt().reshape(-1, 1, h, w)
+
+    def tile_maps(self, feats: dict[str, torch.Tensor], tile_hw: tuple[int, int]) -> torch.Tensor:
+        """Maps ``[B*N, 1, T, T]``: anomalib's upsample and blur per tile."""
+        dist = F.interpolate(self.raw(feats), size=tile_hw, mode="bilinear", align_corners=False)
         return self.blur(dist)
 
 
-class InferenceGraph(torch.nn.Module):
-    """The whole ensemble for one call of K frames.
+class Join(torch.nn.Module):
+    """Join ``[B, N, h, w]`` tile maps into ``[B, 1, H, W]`` by overlap-weighted averaging.
+
+    The same rule as :func:`edgekit.tiling.untile` (checked in tests), as graph ops: each tile map
+    is weighted, zero-padded to the frame at its static offsets and added; the sum is divided by
+    the per-pixel weight total (a constant of the grid).
+
+    Args:
+        grid: The grid at the maps' resolution.
+        weights: Overlap weighting.
+    """
+
+    def __init__(self, grid: TileGrid, weights: JoinWeights) -> None:
+        super().__init__()
+        self.boxes = [tuple(int(v) for v in box) for box in grid.boxes]
+        self.image_hw = grid.image_hw
+        per_tile, total = tile_weights(grid, JoinWeights(weights))
+        self.weighted = JoinWeights(weights) is not JoinWeights.UNIFORM
+        self.register_buffer("w", torch.from_numpy(np.asarray(per_tile, dtype=np.float32)).unsqueeze(1))
+        self.register_buffer("inv_total", torch.from_numpy((1.0 / np.asarray(total)).astype(np.float32)))
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        """Joined maps ``[B, 1, H, W]`` from ``[B, N, h, w]``."""
+        h, w = self.image_hw
+        out = None
+        for p, (y0, x0, y1, x1) in enumerate(self.boxes):
+            m = maps[:, p : p + 1]
+            if self.weighted:
+                m = m * self.w[p]
+            m = F.pad(m, (x0, w - x1, y0, h - y1))
+            out = m if out is None else out + m
+        return out * self.inv_total
+
+
+class SeamSmoothing(torch.nn.Module):
+    """Blur a band around interior tile edges, as :func:`edgekit.tiling.smooth_seams` does.
+
+    Args:
+        grid: The frame grid.
+        width: Half-width of the band in pixels (>= 1).
+        sigma: Gaussian sigma in pixels; the kernel size is OpenCV's for float images.
+    """
+
+    def __init__(self, grid: TileGrid, width: int, sigma: float) -> None:
+        super().__init__()
+        size = round(sigma * 4 * 2 + 1) | 1  # cv2.getGaussianKernel's size for float images
+        x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+        k = np.exp(-(x**2) / (2 * sigma**2))
+        k = (k / k.sum()).astype(np.float32)
+        self.pad = size // 2
+        self.register_buffer("ky", torch.from_numpy(k).reshape(1, 1, -1, 1))
+        self.register_buffer("kx", torch.from_numpy(k).reshape(1, 1, 1, -1))
+        self.register_buffer("band", torch.from_numpy(seam_mask(grid, width).astype(np.float32)))
+
+    def forward(self, joined: torch.Tensor) -> torch.Tensor:
+        """Smoothed ``[B, 1, H, W]``."""
+        p = self.pad
+        blurred = F.conv2d(F.conv2d(F.pad(joined, (p, p, p, p), mode="reflect"), self.kx), self.ky)
+        return joined + (blurred - joined) * self.band
+
+
+def feature_factor(ensemble: TiledEnsemble) -> int | None:
+    """How many tile pixels one raw-map pixel covers, or None if the family has no raw map."""
+    t_h, t_w = ensemble.grid.tile_hw
+    with torch.no_grad():
+        x = torch.zeros(1, 3, t_h, t_w)
+        raw = ensemble.family.raw_map(ensemble.positions[0], ensemble.shared_features(x))
+    if raw is None:
+        return None
+    h, w = raw.shape[-2:]
+    if t_h % h or t_w % w or t_h // h != t_w // w:
+        return None
+    return t_h // h
+
+
+def resolve_join_order(ensemble: TiledEnsemble, wanted: str, rule: ScoreRule) -> tuple[JoinOrder, str]:
+    """The join order a run uses, and why.
+
+    Args:
+        ensemble: The ensemble.
+        wanted: ``auto``, ``frame`` or ``tile``.
+        rule: The score rule (``mean_of_tile_max`` needs the tile maps).
+
+    Returns:
+        The order and a sentence for the record.
+
+    Raises:
+        ConfigError: ``frame`` asked for where it cannot be built (the reason in one line).
+    """
+    if wanted == JoinOrder.TILE.value:
+        return JoinOrder.TILE, "tile order asked for"
+    reason = None
+    factor = feature_factor(ensemble)
+    if factor is None:
+        reason = f"{ensemble.family.name.value} maps are not one feature map followed by upsampling"
+    elif ensemble.grid.downscaled(factor) is None:
+        reason = f"tile edges of {ensemble.grid} do not fall on the 1/{factor} feature grid"
+    elif ScoreRule(rule) is ScoreRule.MEAN_OF_TILE_MAX:
+        reason = "score rule mean_of_tile_max needs anomalib's per-tile maps"
+    if reason is None:
+        return JoinOrder.FRAME, f"joined at 1/{factor} feature resolution, one upsample and blur per frame"
+    if wanted == JoinOrder.FRAME.value:
+        msg = f"--join-order frame cannot be built: {reason}; accepted here: tile (or auto)"
+        raise ConfigError(msg)
+    return JoinOrder.TILE, f"tile order: {reason}"
+
+
+class FrameGraph(torch.nn.Module):
+    """The whole ensemble on whole frames: ``[B, 3, H, W]`` RGB in [0, 1] -> raw map and score.
 
     Args:
         ensemble: The trained ensemble.
-        frames: Frames per call ``K`` (static: NPU needs static shapes).
-        fused_padim: Use the batched PaDiM head (PaDiM only).
+        order: Where the tile maps are joined.
+        weights: Overlap weighting of the join.
+        rule: Frame score rule.
+        seam_width: Half-width of the seam-smoothing band (0 = off).
+        seam_sigma: Sigma of seam smoothing.
     """
 
-    def __init__(self, ensemble: TiledEnsemble, frames: int = 1, fused_padim: bool = True) -> None:
+    def __init__(
+        self,
+        ensemble: TiledEnsemble,
+        order: JoinOrder = JoinOrder.TILE,
+        weights: JoinWeights = JoinWeights.UNIFORM,
+        rule: ScoreRule = ScoreRule.MAX,
+        seam_width: int = 0,
+        seam_sigma: float = 2.0,
+    ) -> None:
         super().__init__()
-        self.ensemble = ensemble
-        self.frames = frames
-        self.tile_hw = ensemble.grid.tile_hw
-        self.padim = (
-            PadimHeads(ensemble, frames) if fused_padim and ensemble.family.name is ModelName.PADIM else None
-        )
         _swap_blurs(ensemble)
+        self.ensemble = ensemble
+        self.grid = ensemble.grid
+        self.order = JoinOrder(order)
+        self.rule = ScoreRule(rule)
+        self.n = ensemble.n_positions
+        self.boxes = [tuple(int(v) for v in box) for box in self.grid.boxes]
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN_RGB).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD_RGB).view(1, 3, 1, 1))
+        self.padim = PadimHeads(ensemble) if ensemble.family.name is ModelName.PADIM else None
+        if self.order is JoinOrder.FRAME:
+            if self.rule is ScoreRule.MEAN_OF_TILE_MAX:
+                msg = "score rule mean_of_tile_max needs join order tile"
+                raise ConfigError(msg)
+            factor = feature_factor(ensemble)
+            small = self.grid.downscaled(factor) if factor else None
+            if small is None:
+                msg = f"join order frame is not possible for {ensemble.family.name.value} on {self.grid}"
+                raise ConfigError(msg)
+            self.join = Join(small, weights)
+            self.blur = _separable(ensemble.family.map_blur(ensemble.positions[0]))
+        else:
+            self.join = Join(self.grid, weights)
+        self.seams = SeamSmoothing(self.grid, seam_width, seam_sigma) if seam_width > 0 else None
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Maps ``[K*N, 1, T, T]`` and scores ``[K*N]`` (each tile's map maximum or model score)."""
-        if self.padim is not None:
-            feats = self.ensemble.shared_features(x)
-            maps = self.padim(feats, self.tile_hw)
-            return maps, maps.amax(dim=(-3, -2, -1))
-        maps, scores = self.ensemble(x)  # [K, N, T, T], [K, N]
-        k, n = maps.shape[:2]
-        return maps.reshape(k * n, 1, *maps.shape[2:]), scores.reshape(k * n)
+    def tiles(self, frames: torch.Tensor) -> torch.Tensor:
+        """Normalized tiles ``[B*N, 3, T, T]``, frame-major, cut by static slices."""
+        x = (frames - self.mean) / self.std
+        t_h, t_w = self.grid.tile_hw
+        return torch.stack([x[:, :, y0:y1, x0:x1] for y0, x0, y1, x1 in self.boxes], dim=1).reshape(-1, 3, t_h, t_w)
+
+    def _position_maps(self, feats: dict[str, torch.Tensor], tiles: torch.Tensor, raw: bool) -> torch.Tensor:
+        """``[B*N, 1, h, w]`` maps of every position, frame-major."""
+        ensemble, family = self.ensemble, self.ensemble.family
+        out = []
+        for p, model in enumerate(ensemble.positions):
+            f, t = ensemble.slice_position(feats, tiles, p)
+            out.append(family.raw_map(model, f) if raw else family.predict(model, f, t)[0])
+        stacked = torch.stack(out, dim=1)  # [B, N, 1, h, w]
+        return stacked.reshape(-1, *stacked.shape[2:])
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw joined map ``[B, 1, H, W]`` and raw score ``[B]``."""
+        tiles = self.tiles(frames)
+        feats = self.ensemble.shared_features(tiles)
+        if self.order is JoinOrder.FRAME:
+            raw = self.padim.raw(feats) if self.padim is not None else self._position_maps(feats, tiles, raw=True)
+            low = self.join(raw.reshape(-1, self.n, *raw.shape[-2:]))
+            amap = self.blur(F.interpolate(low, size=self.grid.image_hw, mode="bilinear", align_corners=False))
+            tile_max = None
+        else:
+            t_maps = (
+                self.padim.tile_maps(feats, self.grid.tile_hw)
+                if self.padim is not None
+                else self._position_maps(feats, tiles, raw=False)
+            )
+            per_frame = t_maps.reshape(-1, self.n, *t_maps.shape[-2:])
+            amap = self.join(per_frame)
+            tile_max = per_frame.amax(dim=(-2, -1))  # [B, N]
+        if self.seams is not None:
+            amap = self.seams(amap)
+        if self.rule is ScoreRule.MEAN_OF_TILE_MAX:
+            return amap, tile_max.mean(dim=1)
+        return amap, amap.amax(dim=(-3, -2, -1))
+
+
+def frame_graph(ensemble: TiledEnsemble, join: dict[str, Any]) -> FrameGraph:
+    """The run's :class:`FrameGraph` from its join description (the record's ``graph['join']``)."""
+    return FrameGraph(
+        ensemble,
+        order=JoinOrder(join["order"]),
+        weights=JoinWeights(join.get("weights", "uniform")),
+        rule=ScoreRule(join.get("score_rule", "max")),
+        seam_width=int(join.get("seam_width", 0)),
+        seam_sigma=float(join.get("seam_sigma", 2.0)),
+    ).eval()
 
 
 def _cosine_similarity(a: torch.Tensor, b: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
@@ -158,55 +351,78 @@ def _convertible() -> Iterator[None]:
         root.handlers[:] = handlers
 
 
-def convert(module: torch.nn.Module, x: torch.Tensor) -> Any:
-    """``ov.convert_model`` with a static input shape, under :func:`_convertible`."""
+def convert(module: torch.nn.Module, x: torch.Tensor, *, dynamic_batch: bool = False) -> Any:
+    """``ov.convert_model`` under :func:`_convertible`; static shape, or a dynamic first dimension."""
     ov = require("openvino", "train")
+    shape = [-1, *x.shape[1:]] if dynamic_batch else list(x.shape)
     with _convertible(), torch.no_grad():
-        return ov.convert_model(module, example_input=x, input=[tuple(x.shape)])
+        return ov.convert_model(module, example_input=x, input=[ov.PartialShape(shape)])
 
 
-def example_input(ensemble: TiledEnsemble, frames: int = 1) -> torch.Tensor:
-    """A normalized random input of the graph's static shape."""
-    t_h, t_w = ensemble.grid.tile_hw
+def example_frames(grid: TileGrid, frames: int = 1) -> torch.Tensor:
+    """Random frames ``[frames, 3, H, W]`` in [0, 1] of the grid's size."""
     generator = torch.Generator().manual_seed(0)
-    return torch.randn(frames * ensemble.n_positions, 3, t_h, t_w, generator=generator)
+    return torch.rand(frames, 3, *grid.image_hw, generator=generator)
 
 
-def write_graph(ensemble: TiledEnsemble, folder: Path, frames: int = 1) -> dict[str, Any]:
-    """Convert the ensemble to an FP32 OpenVINO IR in ``folder`` (``ensemble.xml`` + ``.bin``).
+def write_graph(ensemble: TiledEnsemble, folder: Path, join: dict[str, Any]) -> dict[str, Any]:
+    """Convert the whole-frame graph to an FP32 OpenVINO IR ``folder/frame.xml`` (+ ``.bin``).
+
+    Converted with a dynamic batch (every reshape inside is batch-agnostic) and stored with a static
+    batch of 1, what Model API, OVMS and NPUs expect; the runtime reshapes it to B frames per call.
 
     Args:
         ensemble: The trained ensemble (left unchanged except for the exact blur rewrite).
         folder: Destination folder (created).
-        frames: Frames per call ``K``.
+        join: The join description (order, weights, score_rule, seam_width, seam_sigma).
 
     Returns:
         The graph's description for the training record.
     """
     ov = require("openvino", "train")
-    graph = InferenceGraph(ensemble, frames=frames).eval()
-    x = example_input(ensemble, frames)
-    model = convert(graph, x)
-    model.inputs[0].get_tensor().set_names({"tiles"})
-    model.outputs[0].get_tensor().set_names({"maps"})
-    model.outputs[1].get_tensor().set_names({"scores"})
+    graph = frame_graph(ensemble, join)
+    x = example_frames(ensemble.grid)
+    model = convert(graph, x, dynamic_batch=True)
+    model.reshape({0: ov.PartialShape(list(x.shape))})
+    model.inputs[0].get_tensor().set_names({INPUT_NAME})
+    model.outputs[0].get_tensor().set_names({RAW_MAP})
+    model.outputs[1].get_tensor().set_names({RAW_SCORE})
     folder.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, folder / "ensemble.xml", compress_to_fp16=False)
+    ov.save_model(model, folder / "frame.xml", compress_to_fp16=False)
+    h, w = ensemble.grid.image_hw
     return {
-        "xml": "graph/ensemble.xml",
-        "bin": "graph/ensemble.bin",
-        "frames_per_call": frames,
-        "input": {
-            "name": "tiles",
-            "shape": list(x.shape),
-            "layout": "NCHW",
-            "color": "RGB",
-            "dtype": "f32",
-            "mean": [0.485 * 255, 0.456 * 255, 0.406 * 255],
-            "scale": [0.229 * 255, 0.224 * 255, 0.225 * 255],
-        },
-        "outputs": {"maps": [x.shape[0], 1, x.shape[2], x.shape[3]], "scores": [x.shape[0]]},
+        "xml": "graph/frame.xml",
+        "bin": "graph/frame.bin",
+        "join": dict(join),
+        "input": {"name": INPUT_NAME, "shape": [1, 3, h, w], "layout": "NCHW", "color": "RGB", "range": [0, 1]},
+        "outputs": {RAW_MAP: [1, 1, h, w], RAW_SCORE: [1]},
+        "trunk_prefix": "__module.ensemble.trunk",
     }
+
+
+class TilesGraph(torch.nn.Module):
+    """The earlier bundle format, kept for measurements: a frame's N tiles in, N tile maps out.
+
+    Input ``float32 [N, 3, T, T]`` normalized RGB tiles; outputs maps ``[N, 1, T, T]`` and the tiles'
+    map maxima ``[N]``; joining is left to the caller (``edgekit.tiling.untile``).
+
+    Args:
+        ensemble: The trained ensemble.
+    """
+
+    def __init__(self, ensemble: TiledEnsemble) -> None:
+        super().__init__()
+        _swap_blurs(ensemble)
+        self.ensemble = ensemble
+        self.padim = PadimHeads(ensemble) if ensemble.family.name is ModelName.PADIM else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Maps ``[N, 1, T, T]`` and scores ``[N]``."""
+        if self.padim is not None:
+            maps = self.padim.tile_maps(self.ensemble.shared_features(x), self.ensemble.grid.tile_hw)
+            return maps, maps.amax(dim=(-3, -2, -1))
+        maps, scores = self.ensemble(x)
+        return maps.reshape(-1, 1, *maps.shape[2:]), scores.reshape(-1)
 
 
 class PositionGraph(torch.nn.Module):
@@ -233,6 +449,30 @@ class PositionGraph(torch.nn.Module):
         return self.ensemble.family.predict(model, feats, x)
 
 
+def _tile_input(ensemble: TiledEnsemble, n: int) -> torch.Tensor:
+    t_h, t_w = ensemble.grid.tile_hw
+    return torch.randn(n, 3, t_h, t_w, generator=torch.Generator().manual_seed(0))
+
+
+def write_tiles_graph(ensemble: TiledEnsemble, folder: Path) -> dict[str, Any]:
+    """Convert :class:`TilesGraph` to ``folder/tiles.xml`` (FP32, static ``[N, 3, T, T]`` input).
+
+    Args:
+        ensemble: The trained ensemble.
+        folder: Destination folder (created).
+
+    Returns:
+        File names and the input shape.
+    """
+    ov = require("openvino", "train")
+    folder.mkdir(parents=True, exist_ok=True)
+    x = _tile_input(ensemble, ensemble.n_positions)
+    model = convert(TilesGraph(ensemble).eval(), x)
+    model.inputs[0].get_tensor().set_names({"tiles"})
+    ov.save_model(model, folder / "tiles.xml", compress_to_fp16=False)
+    return {"xml": "tiles.xml", "bin": "tiles.bin", "input_shape": list(x.shape)}
+
+
 def write_position_graphs(ensemble: TiledEnsemble, folder: Path) -> list[dict[str, Any]]:
     """Convert every position to its own FP32 IR (``pNN.xml``) in ``folder``.
 
@@ -245,7 +485,7 @@ def write_position_graphs(ensemble: TiledEnsemble, folder: Path) -> list[dict[st
     """
     ov = require("openvino", "train")
     folder.mkdir(parents=True, exist_ok=True)
-    x = example_input(ensemble)[:1]
+    x = _tile_input(ensemble, 1)
     out = []
     for p in range(ensemble.n_positions):
         model = convert(PositionGraph(ensemble, p).eval(), x)

@@ -41,10 +41,23 @@ def _save(tensors: dict[str, Any], path: Path) -> FileEntry:
     return FileEntry(path="", sha256=sha256_file(path), bytes=path.stat().st_size)
 
 
+def _is_constant(key: str) -> bool:
+    """Buffers that are fixed by the model's options, not learned: the anomaly map's blur kernel.
+
+    They are left out of position files because the whole-frame graph swaps anomalib's 2-D blur for
+    the separable one (same result), which renames the buffers.
+    """
+    return ".blur." in f".{key}"
+
+
 def position_state(ensemble: TiledEnsemble, p: int) -> dict[str, Any]:
-    """A position's own state dict (its trunk keys left out)."""
+    """A position's own state dict (its trunk keys and constant blur kernels left out)."""
     prefix = ensemble.family.trunk_prefix()
-    return {k: v for k, v in ensemble.positions[p].state_dict().items() if not k.startswith(prefix)}
+    return {
+        k: v
+        for k, v in ensemble.positions[p].state_dict().items()
+        if not k.startswith(prefix) and not _is_constant(k)
+    }
 
 
 def check_out(out: Path) -> None:
@@ -99,7 +112,7 @@ def save_run(
             rel = f"positions/p{p:02d}.safetensors"
             entries.append(replace(_save(position_state(ensemble, p), tmp / rel), path=rel))
             state_bytes.append(ensemble.family.state_bytes(ensemble.positions[p]))
-        graph = write_graph(ensemble, tmp / "graph", frames=1)
+        graph = write_graph(ensemble, tmp / "graph", ensemble.join)
         graph_files = tuple(
             FileEntry(path=rel, sha256=sha256_file(tmp / rel), bytes=(tmp / rel).stat().st_size)
             for rel in (graph["xml"], graph["bin"])
@@ -151,6 +164,9 @@ def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
         normal_quantile=opts.get("normal_quantile", 0.99),
         score_rule=record.score_rule,
         join_weights=opts.get("join_weights", "uniform"),
+        join_order=opts.get("join_order", "auto"),
+        seam_width=opts.get("seam_width", 0),
+        seam_sigma=opts.get("seam_sigma", 2.0),
         progress=False,
     )
 
@@ -176,11 +192,15 @@ def load_run(run: Path) -> tuple[TrainingRecord, TiledEnsemble]:
         state = safetensors_torch.load_file(str(run / entry.path))
         result = ensemble.positions[p].load_state_dict(state, strict=False)
         prefix = ensemble.family.trunk_prefix()
-        missing = [k for k in result.missing_keys if not k.startswith(prefix)]
+        missing = [k for k in result.missing_keys if not k.startswith(prefix) and not _is_constant(k)]
         if missing or result.unexpected_keys:
             msg = (
                 f"position file {entry.path} does not fit a {record.model} model: "
                 f"missing {missing[:3]}, unexpected {result.unexpected_keys[:3]}"
             )
             raise ArtifactError(msg)
+    if "join" not in record.graph:
+        msg = f"run {run} was written by an earlier edgekit (no whole-frame graph); train it again"
+        raise ArtifactError(msg)
+    ensemble.join = dict(record.graph["join"])
     return record, ensemble.eval()

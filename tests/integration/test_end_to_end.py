@@ -58,7 +58,7 @@ def test_demo_data_train_export_run(tmp_path: Path) -> None:
     assert report["frames"] == len(lines) == sidecar["frame_count"]
     assert report["anomalous"] == sum(row["label"] == "anomalous" for row in lines)
     assert report["stopped_by"] == "end" and report["dropped"] == 0 and report["skipped"] == 0
-    for stage in ("tile", "infer", "join", "post", "e2e"):
+    for stage in ("prep", "infer", "post", "e2e"):
         assert report["latency_ms"][stage]["p50"] > 0
 
     # the defective frames are flagged: at 128 px on this tiny model, most of them, with few false alarms

@@ -24,7 +24,7 @@ from edgekit.train.run_io import load_run
 def padim_predictions(padim_run: Path, known_data: Path) -> tuple[dict[str, float], object, object]:
     record, ensemble = load_run(padim_run)
     test = load_split(scan_dataset(known_data).test, record.grid.image_hw, min_hw=record.grid.tile_hw)
-    metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, record.score_rule, False, "ensemble")
+    metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, False, "ensemble")
     return metrics, preds, test
 
 

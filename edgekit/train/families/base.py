@@ -171,6 +171,20 @@ class Family(ABC):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Anomaly maps ``[B, 1, T, T]`` and scores ``[B]`` of one position."""
 
+    def raw_map(self, model: torch.nn.Module, feats: Features) -> torch.Tensor | None:
+        """The position's map ``[B, 1, h, w]`` at feature resolution, before upsampling and blur.
+
+        Families whose map is one feature-resolution map followed by a bilinear upsample and
+        ``map_blur`` (PaDiM, PatchCore) return it, which lets the ensemble join the tiles at feature
+        resolution and upsample and blur once per frame (``JoinOrder.FRAME``). Others return None.
+        """
+        del model, feats
+        return None
+
+    def map_blur(self, model: torch.nn.Module) -> torch.nn.Module | None:
+        """The Gaussian blur that follows the upsampling of :meth:`raw_map` (None: no blur)."""
+        return getattr(getattr(model, "anomaly_map_generator", None), "blur", None)
+
     def state_bytes(self, model: torch.nn.Module) -> int:
         """Bytes of the position's own state (what the trunk does not share)."""
         prefix = self.trunk_prefix()

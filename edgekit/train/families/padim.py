@@ -68,3 +68,8 @@ class PadimFamily(Family):
             image_size=tuple(tiles.shape[-2:]),
         )
         return amap, amap.amax(dim=(-3, -2, -1))
+
+    def raw_map(self, model: torch.nn.Module, feats: Features) -> torch.Tensor:
+        """Anomalib's Mahalanobis distance per patch ``[B, 1, h, w]`` (before upsampling and blur)."""
+        emb = model.generate_embedding(feats)
+        return model.anomaly_map_generator.compute_distance(emb, [model.gaussian.mean, model.gaussian.inv_covariance])

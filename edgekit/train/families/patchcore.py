@@ -82,3 +82,9 @@ class PatchcoreFamily(Family):
             patch_scores.reshape(batch, 1, *emb4.shape[-2:]), tuple(tiles.shape[-2:])
         )
         return amap, score
+
+    def raw_map(self, model: torch.nn.Module, feats: Features) -> torch.Tensor:
+        """Nearest-neighbour distance per patch ``[B, 1, h, w]`` (before upsampling and blur)."""
+        emb4 = model.generate_embedding(feats)
+        patch_scores, _ = model.nearest_neighbors(model.reshape_embedding(emb4), n_neighbors=1)
+        return patch_scores.reshape(emb4.shape[0], 1, *emb4.shape[-2:])

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pytest
 
-from edgekit.artifacts.files import atomic_dir, check_schema, read_json, sha256_file, verify_file, write_json
+from edgekit.artifacts.files import (
+    atomic_dir,
+    check_choice,
+    check_finite,
+    check_listed_files,
+    check_schema,
+    read_json,
+    safe_relpath,
+    sha256_file,
+    verify_file,
+    write_json,
+)
 from edgekit.errors import ArtifactError
 
 
@@ -128,3 +140,64 @@ def test_write_json_is_strict_json(tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"pixel_aupro": None, "nested": [1.0, None, {"x": None}], "ok": 0.5}
+
+
+@pytest.mark.parametrize("rel", ["ensemble.xml", "positions/p00.safetensors", "graph/ensemble.bin", "a..b/c.d"])
+def test_safe_relpath_accepts_plain_relative_paths(rel: str) -> None:
+    assert safe_relpath(rel, "files[0].path") == rel
+
+
+@pytest.mark.parametrize(
+    ("rel", "reason"),
+    [
+        ("..", "'..' part"),
+        ("a/../../b", "'..' part"),
+        ("a\\..\\..\\b", "'..' part"),
+        ("/abs", "is absolute"),
+        ("\\abs", "is absolute"),
+        ("D:/x", "drive letter"),
+        ("a\\b", "as a separator"),
+        ("a//b", "empty or '.' part"),
+        ("a/", "empty or '.' part"),
+        ("", "is empty"),
+        ("a\0b", "NUL"),
+        (None, "is a NoneType, not a string"),
+    ],
+)
+def test_safe_relpath_refuses_with_field_value_and_rule(rel: object, reason: str) -> None:
+    with pytest.raises(ArtifactError) as info:
+        safe_relpath(rel, "files[3].path")
+    text = str(info.value)
+    assert text.startswith(f"files[3].path {rel!r} ")
+    assert reason in text
+    assert "accepted: a relative path inside the folder" in text
+    assert "\n" not in text
+
+
+def test_verify_file_refuses_a_path_outside_the_root_even_if_it_exists(tmp_path: Path) -> None:
+    (tmp_path / "root").mkdir()
+    (tmp_path / "outside.bin").write_bytes(b"abc")
+    with pytest.raises(ArtifactError, match=r"'\.\./outside\.bin' has a '\.\.' part"):
+        verify_file(tmp_path / "root", "../outside.bin", sha256_file(tmp_path / "outside.bin"), "bundle")
+
+
+def test_check_listed_files_each_once_and_each_xml_with_its_bin() -> None:
+    good = [("a", "m.xml"), ("b", "m.bin"), ("c", "sub/n.xml"), ("d", "sub/n.bin"), ("e", "x.bin")]
+    check_listed_files(good, "manifest")  # a .bin alone is fine: only an .xml needs its sibling
+    with pytest.raises(ArtifactError, match=r"^manifest lists sub/n\.xml \(c\) but not sub/n\.bin; every file"):
+        check_listed_files([("a", "m.xml"), ("b", "m.bin"), ("c", "sub/n.xml"), ("d", "n.bin")], "manifest")
+    with pytest.raises(ArtifactError, match=r"^b 'm\.xml' is already listed as a; accepted: each file listed once$"):
+        check_listed_files([("a", "m.xml"), ("b", "m.xml")], "manifest")
+
+
+def test_check_choice_and_check_finite_name_field_value_and_accepted() -> None:
+    check_choice("b", ("a", "b"), "join.weights")
+    with pytest.raises(ArtifactError, match=r"^join\.weights 'c' is not known; accepted: 'a', 'b'$"):
+        check_choice("c", ("a", "b"), "join.weights")
+    with pytest.raises(ArtifactError, match=r"^join\.weights 1 is not known"):
+        check_choice(1, ("a", "b"), "join.weights")
+    for good in (0, -1.5, 3):
+        check_finite(good, "x")
+    for bad, shown in ((math.nan, "nan"), (-math.inf, "-inf"), (None, "None"), (True, "True"), ("2", "'2'")):
+        with pytest.raises(ArtifactError, match=rf"^thresholds\.image_max {shown} is not a finite number; accepted"):
+            check_finite(bad, "thresholds.image_max")

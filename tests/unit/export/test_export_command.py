@@ -62,7 +62,7 @@ def test_missing_run_is_one_line(tmp_path: Path) -> None:
     assert "nope does not exist" in line
 
 
-@pytest.mark.parametrize("remove", ["graph/ensemble.bin", "training.json"])
+@pytest.mark.parametrize("remove", ["graph/frame.bin", "training.json"])
 def test_incomplete_run_is_one_line(run_copy: Path, tmp_path: Path, remove: str) -> None:
     (run_copy / remove).unlink()
     line = _one_error_line(_edgekit("export", run_copy, "--out", tmp_path / "b"))
@@ -79,4 +79,4 @@ def test_run_without_a_graph_is_one_line(run_copy: Path, tmp_path: Path) -> None
     (run_copy / "training.json").write_text(json.dumps(record))
     shutil.rmtree(run_copy / "graph")
     line = _one_error_line(_edgekit("export", run_copy, "--out", tmp_path / "b"))
-    assert "no inference graph" in line
+    assert "no whole-frame graph" in line and "train it again" in line

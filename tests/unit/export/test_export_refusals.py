@@ -60,7 +60,7 @@ def test_unknown_precision_lists_the_valid_ones(tiny_run: Path, tmp_path: Path, 
 def test_max_drop_needs_int8(tiny_run: Path, tmp_path: Path) -> None:
     from edgekit.export.bundle import export_bundle
 
-    with pytest.raises(ConfigError, match="int8 only"):
+    with pytest.raises(ConfigError, match="int8 and fp16 only"):
         export_bundle(tiny_run, tmp_path / "b", precision="fp32", max_drop=0.01)
 
 

@@ -1,10 +1,10 @@
 """Fakes for runtime tests: a tiny bundle with no trained model, frames, videos, folders, a camera, a core.
 
-The fake bundle's graph takes the uint8 BGR NHWC tiles ``[4, 32, 32, 3]`` of a 64x64 frame (a 2x2
-grid of 32x32 tiles) and returns ``maps = 255 - mean over channels`` as ``f32 [4, 1, 32, 32]`` and
-each tile's maximum as ``scores f32 [4]``: dark pixels are "anomalous". With the thresholds below a
-mid-gray frame (128) is normal (raw score 127 < 180) and a black square on it is anomalous (raw
-score 255 > 180), its mask exactly the square.
+The fake bundle is a stored IR of the real kind (input ``input`` f32 ``[1, 3, 64, 64]`` RGB in [0, 1],
+anomalib's four outputs, edgekit's post-processing appended by ``edgekit.export.post``) whose raw
+map is ``255 * (1 - mean over channels)``: dark pixels are "anomalous", the raw score is the map's
+maximum. With the thresholds below a mid-gray frame (128) is normal (raw score 127 < 180) and a
+black square on it is anomalous (raw score 255 > 180), its mask exactly the square.
 
 Tests reach the helpers through the ``kit`` fixture (this module), so no test imports a conftest.
 """
@@ -45,41 +45,53 @@ THRESHOLDS = Thresholds(
 # --- the bundle ------------------------------------------------------------------------------
 
 
-def fake_model() -> Any:
-    """An ``ov.Model`` with a bundle's input and outputs: darkness as the anomaly map."""
+def fake_model(nan: bool = False) -> Any:
+    """A stored-IR-shaped ``ov.Model``: darkness as the raw anomaly map, edgekit's post-processing on top.
+
+    Args:
+        nan: Make the raw map NaN wherever a pixel is pure white (a model failing on some frames).
+    """
     import openvino as ov
     from openvino import opset13 as ops
 
-    n, (th, tw) = GRID.n_tiles, GRID.tile_hw
-    tiles = ops.parameter([n, th, tw, 3], ov.Type.u8, name="tiles")
-    mean = ops.reduce_mean(ops.convert(tiles, ov.Type.f32), ops.constant(np.array([3], dtype=np.int64)), True)
-    dark = ops.subtract(ops.constant(np.float32(255.0)), mean)  # [N, T, T, 1]
-    maps = ops.transpose(dark, ops.constant(np.array([0, 3, 1, 2], dtype=np.int64)))  # [N, 1, T, T]
-    scores = ops.reduce_max(maps, ops.constant(np.array([1, 2, 3], dtype=np.int64)), False)  # [N]
-    maps.output(0).get_tensor().set_names({"maps"})
-    scores.output(0).get_tensor().set_names({"scores"})
-    return ov.Model([maps.output(0), scores.output(0)], [tiles], "fake_ensemble")
+    from edgekit.export.post import with_postprocessing
+
+    h, w = GRID.image_hw
+    frame = ops.parameter([1, 3, h, w], ov.Type.f32, name="input")
+    frame.output(0).get_tensor().set_names({"input"})
+    mean = ops.reduce_mean(frame, ops.constant(np.array([1], dtype=np.int64)), True)  # [1, 1, H, W]
+    raw_map = ops.multiply(ops.subtract(ops.constant(np.float32(1.0)), mean), ops.constant(np.float32(255.0)))
+    if nan:
+        white = ops.greater_equal(mean, ops.constant(np.float32(1.0)))
+        raw_map = ops.select(white, ops.constant(np.float32(np.nan)), raw_map)
+    raw_score = ops.reduce_max(raw_map, ops.constant(np.array([1, 2, 3], dtype=np.int64)), False)  # [1]
+    results = []
+    for node, name in ((raw_map, "raw_map"), (raw_score, "raw_score")):
+        result = ops.result(node)
+        result.output(0).get_tensor().set_names({name})
+        results.append(result)
+    return with_postprocessing(ov.Model(results, [frame], "fake_ensemble"), THRESHOLDS)
 
 
-def write_bundle(folder: Path) -> Path:
+def write_bundle(folder: Path, *, nan: bool = False) -> Path:
     """Write the fake bundle (IR + manifest with hashes) into ``folder`` and return it."""
     import openvino as ov
 
     folder.mkdir(parents=True, exist_ok=True)
-    ov.save_model(fake_model(), folder / "ensemble.xml", compress_to_fp16=False)
+    ov.save_model(fake_model(nan), folder / "ensemble.xml", compress_to_fp16=False)
     files = tuple(
         FileEntry(path=name, sha256=sha256_file(folder / name), bytes=(folder / name).stat().st_size)
         for name in ("ensemble.xml", "ensemble.bin")
     )
-    n, (th, tw) = GRID.n_tiles, GRID.tile_hw
+    h, w = GRID.image_hw
     EnsembleManifest(
         model="fake",
         backbone="none",
         precision="fp32",
         grid=GRID,
         frames_per_call=1,
-        input={"name": "tiles", "shape": [n, th, tw, 3], "dtype": "u8", "layout": "NHWC", "color": "BGR"},
-        outputs={"maps": [n, 1, th, tw], "scores": [n]},
+        input={"name": "input", "shape": [1, 3, h, w], "dtype": "f32", "layout": "NCHW", "color": "RGB"},
+        outputs={"pred_score": [1], "pred_label": [1], "anomaly_map": [1, 1, h, w], "pred_mask": [1, 1, h, w]},
         files=files,
         join=JoinRules(score_rule="max"),
         thresholds=THRESHOLDS,
@@ -212,7 +224,7 @@ class SwappingQueue:
         self.jobs = jobs
         self.callback: Any = None
         self.finished: list[Any] = []
-        self.held: tuple[np.ndarray, Any] | None = None
+        self.held: tuple[dict[str, np.ndarray], Any] | None = None
         self.submitted = 0
         self.lock = threading.RLock()
         self.timers: list[threading.Timer] = []
@@ -223,7 +235,8 @@ class SwappingQueue:
 
     def start_async(self, inputs: Any, userdata: Any = None, share_inputs: bool = False) -> None:
         with self.lock:
-            maps = self.request.infer(inputs)[0].copy()
+            out = self.request.infer(inputs)
+            maps = {port.get_any_name(): np.array(value) for port, value in out.items()}
             self.submitted += 1
             if self.submitted % 2 == 1:
                 self.held = (maps, userdata)
@@ -240,9 +253,9 @@ class SwappingQueue:
                 held, self.held = self.held, None
                 self._finish(*held)
 
-    def _finish(self, maps: np.ndarray, userdata: Any) -> None:
+    def _finish(self, maps: dict[str, np.ndarray], userdata: Any) -> None:
         self.finished.append(userdata)
-        request = SimpleNamespace(get_output_tensor=lambda _i: SimpleNamespace(data=maps))
+        request = SimpleNamespace(get_tensor=lambda name: SimpleNamespace(data=maps[name]))
         self.callback(request, userdata)
 
     def wait_all(self) -> None:
@@ -274,6 +287,11 @@ class RecordingCore:
     def get_property(self, device_name: str, name: str, /) -> Any:
         msg = f"Exception from src/inference/src/cpp/core.cpp:268:\nCannot get unsupported property: {name}\n"
         raise RuntimeError(msg)
+
+    def read_model(self, path: str) -> Any:
+        import openvino as ov
+
+        return ov.Core().read_model(path)
 
     def compile_model(self, model: Any, device_name: str, config: dict[str, str] | None = None) -> Any:
         import openvino as ov

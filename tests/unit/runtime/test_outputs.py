@@ -45,7 +45,7 @@ def test_lines_and_report_agree(bundle_dir, folder, kit, tmp_path):
     assert set(saved["latency_ms"]) == set(STAGES)
     assert all(stats["count"] == 9 - 2 for stats in saved["latency_ms"].values())
     for line in lines:
-        assert set(line) == {"frame", "timestamp", "score", "raw_score", "label", "boxes", "ms"}
+        assert set(line) == {"frame", "timestamp", "score", "label", "boxes", "ms"}
         assert (line["boxes"] != []) == (line["label"] == "anomalous")
     y0, x0, size = kit.SQUARE
     assert lines[1]["boxes"] == [
@@ -87,3 +87,19 @@ def test_the_jsonl_sink_truncates_and_appends_whole_lines(bundle_dir, kit, tmp_p
     sink.close()  # closing twice is harmless
     lines = kit.read_lines(path)
     assert [line["frame"] for line in lines] == [0, 1, 2] and sink.lines == 3
+
+
+def test_a_nan_result_is_a_counted_frame_error_and_the_stream_goes_on(tmp_path, kit):
+    bundle = kit.write_bundle(tmp_path / "nan", nan=True)
+    frames = [kit.gray_frame(), kit.gray_frame(255), kit.square_frame(), kit.gray_frame(255), kit.gray_frame()]
+    folder = kit.write_folder(tmp_path / "frames", frames)
+    report = run(bundle, str(folder), out=tmp_path / "out", warmup=0)
+    text = (tmp_path / "out" / "results.jsonl").read_text()
+    lines = kit.read_lines(tmp_path / "out" / "results.jsonl")
+    assert [line["frame"] for line in lines] == [0, 2, 4]  # the white frames failed, the others went on
+    assert [line["label"] for line in lines] == ["normal", "anomalous", "normal"]
+    assert "NaN" not in text and "nan" not in text.lower()
+    assert report.frame_errors == 2 and len(report.error_items) == 2
+    assert all("non-finite" in item for item in report.error_items)
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["frame_errors"] == 2 and saved["frames"] == 3

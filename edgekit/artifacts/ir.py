@@ -61,7 +61,7 @@ def frame_hw(model: Any) -> tuple[int, int]:
     return shape[2].get_length(), shape[3].get_length()
 
 
-def specialize(model: Any, batch: int = 1) -> Any:
+def specialize(model: Any, batch: int | tuple[int, int] = 1) -> Any:
     """The stored model, ready for raw camera frames: ``uint8 [batch, H, W, 3]`` BGR in.
 
     ``ov.preprocess.PrePostProcessor`` puts the conversion (u8 -> f32, BGR -> RGB, /255, NHWC ->
@@ -70,7 +70,8 @@ def specialize(model: Any, batch: int = 1) -> Any:
 
     Args:
         model: The ``ov.Model`` read from the bundle (float ``[1, 3, H, W]`` RGB input).
-        batch: Frames per call.
+        batch: Frames per call: a number, or a ``(low, high)`` bound for devices with dynamic shapes
+            (a call then holds any number of frames in that range).
 
     Returns:
         A new model.
@@ -79,7 +80,8 @@ def specialize(model: Any, batch: int = 1) -> Any:
 
     h, w = frame_hw(model)
     if batch != 1:
-        model.reshape({INPUT_NAME: ov.PartialShape([batch, 3, h, w])})
+        dim = ov.Dimension(*batch) if isinstance(batch, tuple) else ov.Dimension(batch)
+        model.reshape({INPUT_NAME: ov.PartialShape([dim, ov.Dimension(3), ov.Dimension(h), ov.Dimension(w)])})
     ppp = ov.preprocess.PrePostProcessor(model)
     tensor = ppp.input(INPUT_NAME).tensor()
     tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ov.preprocess.ColorFormat.BGR)

@@ -71,7 +71,7 @@ def command(out: Path, category: str, size: int, model: str, no_progress: bool) 
         for line in lines:
             row = json.loads(line)
             if row["label"] == "anomalous":
-                flagged.add(row["frame"])
+                flagged.add(row["index"])
     e2e = run_report.latency_ms.get("process", {})
     click.echo(
         f"      {run_report.frames} frames at {run_report.fps:.2f} fps (processing p50 {e2e.get('p50', 0):.0f} ms, "

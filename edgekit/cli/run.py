@@ -1,8 +1,9 @@
-"""``edgekit run BUNDLE --source SRC``: stream frames through a bundle, write results and a report."""
+"""``edgekit run BUNDLE --source [NAME=]SRC ...``: stream one or more sources through one bundle."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 import threading
@@ -23,9 +24,28 @@ class _StopEvent(threading.Event):
 @click.argument("bundle", type=click.Path(path_type=Path))
 @click.option(
     "--source",
+    "sources",
     required=True,
-    help="Camera index, /dev/videoN, rtsp:// or http(s):// URL, video file or folder.",
+    multiple=True,
+    help="[NAME=]SRC: camera index, /dev/videoN, rtsp:// or http(s):// URL, video file or folder; "
+    "repeat for several cameras (NAME defaults to the position: 0, 1, ...).",
 )
+@click.option("--batch", default="auto", show_default=True, help="Frames per inference call: auto or a number.")
+@click.option(
+    "--max-wait-ms",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="How long a call holding a frame waits for more frames of any stream.",
+)
+@click.option("--queue-size", type=int, default=8, show_default=True, help="Frames queued per source.")
+@click.option(
+    "--reconnect",
+    default="5",
+    show_default=True,
+    help="Reopen attempts of a live source that stops: a number or 'forever'.",
+)
+@click.option("--mqtt", help="Publish results to mqtt://HOST[:PORT][/PREFIX] (prefix default edgekit).")
 @click.option("--device", default="CPU", show_default=True, help="CPU, GPU, GPU.0, NPU, AUTO (see edgekit devices).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write results.jsonl, report.json here.")
 @click.option("--overlays", is_flag=True, help="Write a PNG overlay per anomalous frame to OUT/overlays.")
@@ -37,7 +57,12 @@ class _StopEvent(threading.Event):
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def command(
     bundle: Path,
-    source: str,
+    sources: tuple[str, ...],
+    batch: str,
+    max_wait_ms: float,
+    queue_size: int,
+    reconnect: str,
+    mqtt: str | None,
     device: str,
     out: Path | None,
     overlays: bool,
@@ -48,7 +73,10 @@ def command(
     cache_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Stream SOURCE through BUNDLE; SIGINT/SIGTERM stop cleanly (in-flight frames finish, report written)."""
+    """Stream the sources through BUNDLE; SIGINT/SIGTERM stop cleanly (in-flight frames finish, report written).
+
+    A second SIGINT/SIGTERM exits at once (exit code 130); results.jsonl still holds only whole lines.
+    """
     from edgekit.errors import ConfigError
     from edgekit.runtime import run
 
@@ -58,9 +86,19 @@ def command(
     if max_frames is not None and max_frames < 1:
         msg = f"--max-frames {max_frames} is out of range; accepted: >= 1"
         raise ConfigError(msg)
+    frames_per_call = _batch(batch)
+    attempts = _reconnect(reconnect)
+    publisher = None
+    if mqtt is not None:
+        from edgekit.runtime.mqtt import MqttSink, parse_mqtt_url
+
+        publisher = MqttSink(parse_mqtt_url(mqtt))
     stop = _StopEvent()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():  # the second one: the user means it
+            click.echo(f"\n{signal.Signals(signum).name} again: exiting now", err=True)
+            os._exit(130)
         stop.reason = signal.Signals(signum).name
         stop.set()
 
@@ -76,8 +114,13 @@ def command(
     try:
         report = run(
             bundle,
-            source,
+            list(sources),
             device=device,
+            batch=frames_per_call,
+            max_wait_ms=max_wait_ms,
+            queue_size=queue_size,
+            reconnect=attempts,
+            publisher=publisher,
             out=out,
             overlays=overlays,
             max_frames=max_frames,
@@ -104,5 +147,45 @@ def command(
         f"frame errors {report.frame_errors}, "
         f"reconnects {report.reconnects}; peak RSS {report.peak_rss_mb:.0f} MiB; stopped by {report.stopped_by}"
     )
+    if len(report.streams) > 1:
+        for st in report.streams:
+            click.echo(
+                f"  {st['name']}: {st['frames']} frames, {st['fps']:.2f} fps, e2e p50 {st['e2e_ms']['p50']:.1f} / "
+                f"p99 {st['e2e_ms']['p99']:.1f} ms, dropped {st['dropped']}, skipped {st['skipped']}, "
+                f"errors {st['frame_errors']}, reconnects {st['reconnects']}{', LOST' if st['source_lost'] else ''}"
+            )
+        click.echo(f"  batch {report.batch}: calls by frames held {report.batch_sizes}")
+    if report.publish is not None:
+        click.echo(f"mqtt: {report.publish}")
     if out is not None:
         click.echo(f"results: {out / 'results.jsonl'}, report: {out / 'report.json'}")
+
+
+def _batch(value: str) -> int | str:
+    from edgekit.errors import ConfigError
+
+    if value.strip().lower() == "auto":
+        return "auto"
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if not 1 <= number <= 64:
+        msg = f"--batch {value!r} is not accepted; accepted: auto or a number of frames from 1 to 64"
+        raise ConfigError(msg)
+    return number
+
+
+def _reconnect(value: str) -> int | None:
+    from edgekit.errors import ConfigError
+
+    if value.strip().lower() == "forever":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        msg = f"--reconnect {value!r} is not accepted; accepted: a number of attempts >= 0, or forever"
+        raise ConfigError(msg)
+    return number

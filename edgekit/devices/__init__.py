@@ -12,7 +12,7 @@ from edgekit.devices.resolve import (
     parse_device,
     resolve_device,
 )
-from edgekit.devices.traits import DeviceTraits, Precision, family, known_families, traits
+from edgekit.devices.traits import DeviceTraits, Precision, auto_batch, family, known_families, traits
 
 __all__ = [
     "CoreLike",
@@ -22,6 +22,7 @@ __all__ = [
     "DeviceType",
     "PerformanceHint",
     "Precision",
+    "auto_batch",
     "compile_config",
     "default_core",
     "describe",

@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from edgekit.devices.discover import CoreLike, default_core
 from edgekit.devices.traits import Precision, family, known_families, traits
@@ -201,7 +202,7 @@ def compile_config(
     *,
     hint: PerformanceHint | str = PerformanceHint.LATENCY,
     precision: Precision | str | None = None,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """OpenVINO properties to pass to ``core.compile_model`` for a device.
 
     Args:
@@ -227,14 +228,20 @@ def compile_config(
         accepted = ", ".join(PerformanceHint)
         msg = f"performance hint {hint!r} is not known; accepted: {accepted}"
         raise ConfigError(msg) from None
-    config = {PERFORMANCE_HINT: str(hint_value)}
+    config: dict[str, Any] = {PERFORMANCE_HINT: str(hint_value)}
     if precision is not None:
         try:
-            config[INFERENCE_PRECISION_HINT] = str(Precision(str(precision).strip().lower()))
+            value = str(Precision(str(precision).strip().lower()))
         except ValueError:
             accepted = ", ".join(Precision)
             msg = f"inference precision {precision!r} is not known; accepted: {accepted}"
             raise ConfigError(msg) from None
+        if spec.mode is not None:
+            # AUTO/MULTI refuse INFERENCE_PRECISION_HINT themselves; the CPU they may pick takes it
+            # through DEVICE_PROPERTIES (measured: AUTO on this CPU then gives the f32 result)
+            config["DEVICE_PROPERTIES"] = {"CPU": {INFERENCE_PRECISION_HINT: value}}
+        else:
+            config[INFERENCE_PRECISION_HINT] = value
     if cache_dir is not None and _cache_recommended(spec):
         config[CACHE_DIR] = str(cache_dir)
     return config

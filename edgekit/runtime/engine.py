@@ -17,7 +17,7 @@ import numpy as np
 from edgekit.artifacts.ir import ANOMALY_MAP, OUTPUT_NAMES, PRED_LABEL, PRED_MASK, PRED_SCORE, specialize
 from edgekit.artifacts.manifest import EnsembleManifest
 from edgekit.devices import CoreLike, PerformanceHint, compile_config, default_core, resolve_device, traits
-from edgekit.errors import DataError, DeviceError
+from edgekit.errors import ConfigError, DataError, DeviceError
 from edgekit.runtime.frames import FramePrep
 from edgekit.runtime.post import boxes_of
 from edgekit.runtime.result import FrameResult
@@ -60,6 +60,9 @@ class Engine:
         cache_dir: Compile cache for devices that benefit (GPU, NPU).
         hint: OpenVINO performance hint: ``LATENCY`` for :meth:`predict`, ``THROUGHPUT`` for streams.
         strict: Refuse frames whose size differs from the grid's.
+        batch: Frames per call B. Devices with dynamic shapes compile a batch bounded by B (a call may
+            hold 1..B frames); devices that need static shapes (NPU) compile exactly B and short
+            calls are padded.
         core: An OpenVINO core (a fake one in tests).
 
     Raises:
@@ -75,18 +78,27 @@ class Engine:
         cache_dir: Path | None = None,
         hint: PerformanceHint | str = PerformanceHint.LATENCY,
         strict: bool = False,
+        batch: int = 1,
         core: CoreLike | None = None,
     ) -> None:
+        if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 64:
+            msg = f"batch {batch!r} is out of range; accepted: 1 to 64 frames per call"
+            raise ConfigError(msg)
         self.bundle = Path(bundle)
         self.manifest = EnsembleManifest.load(self.bundle)
         self.grid = self.manifest.grid
         self.core = core if core is not None else default_core()
         self.device = resolve_device(device, self.core)
+        self.batch = batch
+        self.static_batch = traits(self.device).requires_static_shapes
         precision = self._precision(self.device)
         self.config = compile_config(self.device, cache_dir, hint=hint, precision=precision)
         t0 = time.perf_counter()
         try:
-            model = specialize(self.core.read_model(str(self.bundle / self.manifest.xml)), batch=1)
+            model = specialize(
+                self.core.read_model(str(self.bundle / self.manifest.xml)),
+                batch=batch if self.static_batch or batch == 1 else (1, batch),
+            )
             self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as error:
             msg = f"device {self.device} failed to compile the bundle {self.bundle}: {_reason(error)}"
@@ -97,9 +109,12 @@ class Engine:
         logger.info("compiled %s on %s in %.2f s (%s)", self.bundle, self.device, self.compile_s, self.config)
 
     def _precision(self, device: str) -> str | None:
-        """The bundle's requested inference precision on CPU; the device's own elsewhere (f16 GPU/NPU)."""
+        """The bundle's requested inference precision on CPU (also the CPU inside AUTO/MULTI/HETERO).
+
+        GPU and NPU keep their own (f16).
+        """
         wanted = self.manifest.quantization.get("inference_precision")
-        return wanted if traits(device).family == "CPU" else None
+        return wanted if traits(device).family in ("CPU", "AUTO", "MULTI", "HETERO") else None
 
     @property
     def optimal_requests(self) -> int:
@@ -108,6 +123,15 @@ class Engine:
             return max(1, int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         except RuntimeError:
             return 1
+
+    def batch_tensor(self, images: list[np.ndarray]) -> np.ndarray:
+        """One call's input ``uint8 [k, H, W, 3]`` from k <= B prepared frames (padded to B where static)."""
+        if len(images) > self.batch:
+            msg = f"{len(images)} frames for one call; this engine takes at most {self.batch}"
+            raise DataError(msg)
+        if self.static_batch and len(images) < self.batch:
+            images = [*images, *[images[-1]] * (self.batch - len(images))]  # results of the padding are ignored
+        return np.stack(images)
 
     def finish(
         self,
@@ -175,9 +199,10 @@ class Engine:
         t0 = time.perf_counter_ns()
         image = self.prep(frame)
         t1 = time.perf_counter_ns()
-        self._request.infer({0: image[None]}, share_inputs=True)
+        self._request.infer({0: self.batch_tensor([image])}, share_inputs=True)
         t2 = time.perf_counter_ns()
         timings = {"prep": _ms(t0, t1), "infer": _ms(t1, t2)}
-        result = self.finish(read_outputs(self._request), index, timestamp, tuple(frame.shape[:2]), timings)
+        first = {k: v[:1] for k, v in read_outputs(self._request).items()}
+        result = self.finish(first, index, timestamp, tuple(frame.shape[:2]), timings)
         result.timings_ms["e2e"] = _ms(t0, time.perf_counter_ns())
         return result

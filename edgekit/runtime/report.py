@@ -54,8 +54,14 @@ class RunReport:
         jobs: Inference requests in flight.
         compile_s: Model compile time.
         skipped_items: The first skipped items with reasons.
-        frame_errors: Frames the model failed on (non-finite score or map): counted, left out of results.
+        frame_errors: Frames the model failed on (non-finite score or map, failed or timed-out call):
+            counted, left out of results.
         error_items: The first frame errors with reasons.
+        streams: One entry per source: name, source, frames, anomalous, fps, e2e p50/p95/p99, dropped,
+            skipped, frame_errors, reconnects, source_lost.
+        batch: Frames per inference call the model was compiled for.
+        batch_sizes: Calls made, by the number of frames they held.
+        publish: The publisher's delivery counters (MQTT), if any.
     """
 
     bundle: str
@@ -79,6 +85,10 @@ class RunReport:
     skipped_items: list[str] = field(default_factory=list)
     frame_errors: int = 0
     error_items: list[str] = field(default_factory=list)
+    streams: list[dict[str, Any]] = field(default_factory=list)
+    batch: int = 1
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+    publish: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""

@@ -49,6 +49,7 @@ class FrameResult:
         boxes: Connected regions of the mask.
         timings_ms: Milliseconds per stage (see :data:`STAGES`).
         source_hw: Size of the frame as it came from the source.
+        stream: The name of the stream the frame came from (``--source NAME=SRC``; default its position).
         image: The frame at the grid's size (BGR), kept only when asked for (overlays).
     """
 
@@ -61,12 +62,14 @@ class FrameResult:
     boxes: tuple[Box, ...]
     timings_ms: dict[str, float]
     source_hw: tuple[int, int]
+    stream: str = "0"
     image: np.ndarray | None = field(default=None, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         """The ``results.jsonl`` line of this frame (maps left out)."""
         return {
-            "frame": self.index,
+            "stream": self.stream,
+            "index": self.index,
             "timestamp": round(self.timestamp, 6),
             "score": round(self.score, 5),
             "label": "anomalous" if self.label else "normal",

@@ -66,19 +66,23 @@ def overlay(frame_bgr: np.ndarray, result: FrameResult, alpha: float = 0.45) -> 
 
 
 class OverlaySink:
-    """Writes overlays: a PNG per anomalous frame (``overlays/frame_000042.png``).
+    """Writes overlays: a PNG per anomalous frame (``overlays/frame_000042.png``, ``overlays/NAME/...`` per stream).
 
     Args:
         folder: The output folder.
+        per_stream: One subfolder per stream name (several sources).
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, per_stream: bool = False) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.per_stream = per_stream
         self.written = 0
 
     def write(self, frame_bgr: np.ndarray, result: FrameResult) -> None:
         """Write the frame's overlay if it is anomalous."""
         if result.label:
-            cv2.imwrite(str(self.folder / f"frame_{result.index:06d}.png"), overlay(frame_bgr, result))
+            folder = self.folder / result.stream if self.per_stream else self.folder
+            folder.mkdir(exist_ok=True)
+            cv2.imwrite(str(folder / f"frame_{result.index:06d}.png"), overlay(frame_bgr, result))
             self.written += 1

@@ -139,7 +139,7 @@ class Capture:
         source: The ``--source`` value.
         queue_size: Frames the queue holds.
         max_frames: Stop after this many frames (None = until the source ends).
-        max_reconnects: Reopen attempts of a live source before giving up.
+        max_reconnects: Reopen attempts of a live source before giving up; None = forever.
         backoff_s: First reconnect wait; doubles per attempt (capped at 8 s).
         opener: ``cv2.VideoCapture``-like factory (tests pass a fake one).
     """
@@ -150,7 +150,7 @@ class Capture:
         *,
         queue_size: int = 8,
         max_frames: int | None = None,
-        max_reconnects: int = 5,
+        max_reconnects: int | None = 5,
         backoff_s: float = 0.5,
         opener: Callable[[Any], Any] | None = None,
     ) -> None:
@@ -186,6 +186,10 @@ class Capture:
     def stop(self) -> None:
         """Ask the capture thread to stop (frames already queued stay)."""
         self.stop_event.set()
+
+    def is_alive(self) -> bool:
+        """Whether the capture thread is still running."""
+        return self._thread is not None and self._thread.is_alive()
 
     def join(self, timeout: float | None = None) -> None:
         """Wait for the capture thread."""
@@ -243,11 +247,12 @@ class Capture:
         """Reopen a live source with exponential backoff; False when the attempts are used up."""
         self._cap.release()
         delay = self.backoff_s
-        for attempt in range(1, self.max_reconnects + 1):
+        attempt = 0
+        while self.max_reconnects is None or attempt < self.max_reconnects:
+            attempt += 1
             self.stats.reconnects += 1
-            logger.warning(
-                "source %s stopped; reconnect %d/%d in %.1f s", self.source, attempt, self.max_reconnects, delay
-            )
+            limit = "forever" if self.max_reconnects is None else str(self.max_reconnects)
+            logger.warning("source %s stopped; reconnect %d/%s in %.1f s", self.source, attempt, limit, delay)
             if self.stop_event.wait(delay):
                 return False
             cap = self._open()

@@ -54,7 +54,7 @@ def test_demo_data_train_export_run(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in (stream_out / "results.jsonl").read_text().splitlines()]
 
     # one line per frame, in order, consistent with the report
-    assert [row["frame"] for row in lines] == list(range(sidecar["frame_count"]))
+    assert [row["index"] for row in lines] == list(range(sidecar["frame_count"]))
     assert report["frames"] == len(lines) == sidecar["frame_count"]
     assert report["anomalous"] == sum(row["label"] == "anomalous" for row in lines)
     assert report["stopped_by"] == "end" and report["dropped"] == 0 and report["skipped"] == 0
@@ -63,7 +63,7 @@ def test_demo_data_train_export_run(tmp_path: Path) -> None:
 
     # the defective frames are flagged: at 128 px on this tiny model, most of them, with few false alarms
     truth = {d["index"] if isinstance(d, dict) else int(d) for d in sidecar["defective_frames"]}
-    flagged = {row["frame"] for row in lines if row["label"] == "anomalous"}
+    flagged = {row["index"] for row in lines if row["label"] == "anomalous"}
     recall = len(truth & flagged) / len(truth)
     false_alarms = len(flagged - truth) / (len(lines) - len(truth))
     assert recall >= 0.5, (sorted(truth), sorted(flagged))

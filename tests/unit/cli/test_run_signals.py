@@ -51,9 +51,10 @@ def folder(tmp_path_factory):
     return kit.write_folder(tmp_path_factory.mktemp("frames") / "frames", kit.sequence(N_FRAMES))
 
 
-def start(bundle, folder, out):
+def start(bundle, folder, out, streams=1):
+    sources = [a for i in range(streams) for a in ("--source", f"cam{i}={folder}" if streams > 1 else str(folder))]
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, "run", str(bundle), "--source", str(folder), "--out", str(out), "--jobs", "2"],
+        [sys.executable, "-c", CHILD, "run", str(bundle), *sources, "--out", str(out), "--jobs", "2"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -89,7 +90,7 @@ def test_a_stop_signal_finishes_cleanly_with_a_report(bundle, folder, tmp_path, 
     assert 5 <= report["frames"] < N_FRAMES
     assert report["frames"] == len(lines)
     assert report["anomalous"] == sum(line["label"] == "anomalous" for line in lines)
-    assert [line["frame"] for line in lines] == list(range(len(lines)))
+    assert [line["index"] for line in lines] == list(range(len(lines)))
 
 
 @pytest.mark.slow
@@ -102,6 +103,41 @@ def test_sigkill_leaves_only_complete_lines(bundle, folder, tmp_path):
     assert process.returncode == -signal.SIGKILL
     lines = kit.read_lines(out / "results.jsonl")  # every line parses; the file ends with a newline
     assert len(lines) >= 5
-    assert [line["frame"] for line in lines] == list(range(len(lines)))
+    assert [line["index"] for line in lines] == list(range(len(lines)))
     assert [line["label"] == "anomalous" for line in lines] == [kit.is_anomalous(i) for i in range(len(lines))]
     assert not (out / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_with_several_streams_leaves_only_complete_lines_in_order(bundle, folder, tmp_path):
+    out = tmp_path / "out"
+    process = start(bundle, folder, out, streams=3)
+    wait_for_lines(process, out / "results.jsonl", n=12)
+    process.kill()
+    process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+    lines = kit.read_lines(out / "results.jsonl")
+    assert {line["stream"] for line in lines} == {"cam0", "cam1", "cam2"}
+    for name in ("cam0", "cam1", "cam2"):
+        mine = [line["index"] for line in lines if line["stream"] == name]
+        assert mine == list(range(len(mine)))  # each stream's frames in order, none twice
+
+
+@pytest.mark.slow
+def test_a_second_signal_exits_at_once(bundle, folder, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-c", CHILD.replace("time.sleep(0.02)", "time.sleep(0.02 if item[0] < 6 else 600)"),
+         "run", str(bundle), "--source", str(folder), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for_lines(process, out / "results.jsonl", n=6)  # frames 0-5 done; the source is now stuck on 6
+    process.send_signal(signal.SIGINT)  # the clean stop now waits for the stuck source (up to 5 s)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130 and "SIGINT again: exiting now" in stderr
+    lines = kit.read_lines(out / "results.jsonl")
+    assert [line["index"] for line in lines] == list(range(len(lines)))

@@ -165,3 +165,30 @@ def test_a_non_finite_result_fails_the_frame_never_a_normal_label(tmp_path, kit)
         engine.predict(kit.gray_frame(255))  # white: the model returns NaN
     message = str(info.value)
     assert "\n" not in message and "non-finite" in message and "frame 0" in message
+
+
+def test_auto_keeps_the_bundles_f32_for_the_cpu_inside_it(bundle_dir, kit):
+    core = kit.RecordingCore(devices=("CPU", "GPU"))
+    Engine(bundle_dir, "AUTO", core=core)
+    (_, device, config) = core.compiled[0]
+    assert device == "AUTO"
+    assert config["DEVICE_PROPERTIES"] == {"CPU": {"INFERENCE_PRECISION_HINT": "f32"}}
+    assert "INFERENCE_PRECISION_HINT" not in config  # a GPU picked by AUTO keeps its own f16
+
+
+@pytest.mark.parametrize(("device", "static"), [("CPU", False), ("NPU", True)])
+def test_a_batch_engine_takes_up_to_b_frames_per_call(bundle_dir, kit, device, static):
+    core = kit.RecordingCore(devices=("CPU", "NPU"))
+    engine = Engine(bundle_dir, device, batch=3, core=core)
+    (model, _, _) = core.compiled[0]
+    shape = model.input(0).get_partial_shape()
+    assert str(shape[0]) == ("3" if static else "1..3")  # NPU: static B; CPU: bounded dynamic batch
+    tensor = engine.batch_tensor([kit.gray_frame(), kit.square_frame()])
+    assert tensor.shape == ((3 if static else 2), 64, 64, 3)  # NPU pads a short call
+
+
+def test_batch_out_of_range_is_one_line(bundle_dir):
+    from edgekit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="batch 0 is out of range"):
+        Engine(bundle_dir, batch=0)

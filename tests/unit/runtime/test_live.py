@@ -34,12 +34,12 @@ def test_a_camera_that_stops_is_reopened_and_the_frames_go_on(engine, kit):
 
 def test_a_camera_that_never_comes_back_is_given_up_after_bounded_attempts(bundle_dir, kit, monkeypatch, tmp_path):
     script = kit.CameraScript(kit.sequence(4))
-    monkeypatch.setattr(api, "Capture", functools.partial(Capture, opener=script, max_reconnects=3, backoff_s=0.01))
-    report = api.run(bundle_dir, "0", out=tmp_path / "out")
+    monkeypatch.setattr(api, "Capture", functools.partial(Capture, opener=script, backoff_s=0.01))
+    report = api.run(bundle_dir, "0", out=tmp_path / "out", reconnect=3)
     assert (report.frames, report.reconnects, report.source_lost) == (4, 3, True)
     assert report.stopped_by == "source_lost"
     assert len(script.opens) == 1 + 3
-    assert [line["frame"] for line in kit.read_lines(tmp_path / "out" / "results.jsonl")] == [0, 1, 2, 3]
+    assert [line["index"] for line in kit.read_lines(tmp_path / "out" / "results.jsonl")] == [0, 1, 2, 3]
 
 
 def test_a_camera_that_cannot_be_opened_is_a_one_line_error(kit):

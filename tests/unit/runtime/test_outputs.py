@@ -25,7 +25,7 @@ def test_each_line_is_on_disk_when_its_frame_completes(bundle_dir, folder, kit, 
     def on_result(result, frames, _fps):
         lines = kit.read_lines(path)  # read back from the file while the run goes on
         seen.append(len(lines))
-        assert lines[-1]["frame"] == result.index
+        assert lines[-1]["index"] == result.index
 
     report = run(bundle_dir, str(folder), out=tmp_path / "out", jobs=3, on_result=on_result)
     assert seen == list(range(1, 10)) and report.frames == 9
@@ -38,14 +38,14 @@ def test_lines_and_report_agree(bundle_dir, folder, kit, tmp_path):
     assert saved == json.loads(json.dumps(report.to_dict()))
     assert saved["frames"] == len(lines) == 9
     assert saved["anomalous"] == sum(line["label"] == "anomalous" for line in lines) == 3
-    assert [line["frame"] for line in lines] == list(range(9))
+    assert [line["index"] for line in lines] == list(range(9))
     assert [line["label"] == "anomalous" for line in lines] == [kit.is_anomalous(i) for i in range(9)]
     assert saved["stopped_by"] == "end" and saved["device"] == "CPU" and saved["precision"] == "fp32"
     assert saved["warmup_frames"] == 2 and saved["fps"] > 0 and saved["peak_rss_mb"] > 0
     assert set(saved["latency_ms"]) == set(STAGES)
     assert all(stats["count"] == 9 - 2 for stats in saved["latency_ms"].values())
     for line in lines:
-        assert set(line) == {"frame", "timestamp", "score", "label", "boxes", "ms"}
+        assert set(line) == {"stream", "index", "timestamp", "score", "label", "boxes", "ms"}
         assert (line["boxes"] != []) == (line["label"] == "anomalous")
     y0, x0, size = kit.SQUARE
     assert lines[1]["boxes"] == [
@@ -63,7 +63,7 @@ def test_a_stop_event_ends_the_run_cleanly(bundle_dir, folder, kit, tmp_path):
     report = run(bundle_dir, str(folder), out=tmp_path / "out", jobs=2, stop_event=stop, on_result=on_result)
     lines = kit.read_lines(tmp_path / "out" / "results.jsonl")
     assert report.stopped_by == "signal" and 2 <= report.frames < 9
-    assert [line["frame"] for line in lines] == list(range(report.frames))  # frames in flight finished
+    assert [line["index"] for line in lines] == list(range(report.frames))  # frames in flight finished
 
 
 def test_overlays_are_written_for_anomalous_frames_only(bundle_dir, folder, tmp_path):
@@ -86,7 +86,7 @@ def test_the_jsonl_sink_truncates_and_appends_whole_lines(bundle_dir, kit, tmp_p
     sink.close()
     sink.close()  # closing twice is harmless
     lines = kit.read_lines(path)
-    assert [line["frame"] for line in lines] == [0, 1, 2] and sink.lines == 3
+    assert [line["index"] for line in lines] == [0, 1, 2] and sink.lines == 3
 
 
 def test_a_nan_result_is_a_counted_frame_error_and_the_stream_goes_on(tmp_path, kit):
@@ -96,7 +96,7 @@ def test_a_nan_result_is_a_counted_frame_error_and_the_stream_goes_on(tmp_path, 
     report = run(bundle, str(folder), out=tmp_path / "out", warmup=0)
     text = (tmp_path / "out" / "results.jsonl").read_text()
     lines = kit.read_lines(tmp_path / "out" / "results.jsonl")
-    assert [line["frame"] for line in lines] == [0, 2, 4]  # the white frames failed, the others went on
+    assert [line["index"] for line in lines] == [0, 2, 4]  # the white frames failed, the others went on
     assert [line["label"] for line in lines] == ["normal", "anomalous", "normal"]
     assert "NaN" not in text and "nan" not in text.lower()
     assert report.frame_errors == 2 and len(report.error_items) == 2

@@ -65,7 +65,7 @@ def test_a_truncated_video_ends_cleanly_with_the_frames_it_holds(bundle_dir, kit
     report = run(bundle_dir, str(cut), out=tmp_path / "out")
     assert report.stopped_by == "end" and 0 < report.frames < 30
     lines = kit.read_lines(tmp_path / "out" / "results.jsonl")
-    assert [line["frame"] for line in lines] == list(range(report.frames))
+    assert [line["index"] for line in lines] == list(range(report.frames))
     assert [line["label"] == "anomalous" for line in lines] == [kit.is_anomalous(i) for i in range(len(lines))]
 
 
@@ -94,7 +94,7 @@ def test_the_report_counts_skipped_files_and_the_stream_goes_on(bundle_dir, kit,
     report = run(bundle_dir, str(folder), out=tmp_path / "out")
     assert (report.frames, report.skipped, report.stopped_by) == (5, 1, "end")
     assert report.skipped_items[0].endswith("000002.png")
-    assert [line["frame"] for line in kit.read_lines(tmp_path / "out" / "results.jsonl")] == [0, 1, 3, 4, 5]
+    assert [line["index"] for line in kit.read_lines(tmp_path / "out" / "results.jsonl")] == [0, 1, 3, 4, 5]
 
 
 def test_frames_of_another_size_in_a_stream_are_resized_or_refused_under_strict(bundle_dir, kit, tmp_path):

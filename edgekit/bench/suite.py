@@ -1,4 +1,4 @@
-"""Run every benchmark mode in its own process on the same frames, then compare them."""
+"""Run every benchmark mode in its own process on the same stored frames, then compare them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +16,11 @@ from tqdm import tqdm
 
 from edgekit import __version__
 from edgekit.artifacts.manifest import EnsembleManifest
-from edgekit.errors import ArtifactError, ConfigError
+from edgekit.bench.inputs import BenchInputs, prepare
+from edgekit.bench.worker import MODES
+from edgekit.errors import ConfigError
 
 logger = logging.getLogger(__name__)
-
-MODES = ("bound", "edgekit", "edgekit_fp32", "naive", "anomalib")
-
-
-@dataclass(frozen=True)
-class BenchInputs:
-    """What the modes run on.
-
-    Attributes:
-        bundle: The INT8 (or any) bundle under test.
-        fp32_bundle: The same ensemble unquantized.
-        run: The training run (per-position models for naive and anomalib).
-        video: The frames.
-    """
-
-    bundle: Path
-    fp32_bundle: Path
-    run: Path
-    video: Path
 
 
 def machine() -> dict[str, Any]:
@@ -70,63 +53,8 @@ def machine() -> dict[str, Any]:
     }
 
 
-def prepare(bundle: Path | None, work: Path, progress: bool) -> BenchInputs:
-    """Find or build what the modes need: bundle, FP32 bundle, run with per-position IRs, video.
-
-    Without a bundle, the demo data is generated and a 3x3 PaDiM ensemble trained and exported.
-
-    Args:
-        bundle: The bundle under test, or None to build one from the demo data.
-        work: Folder for what the benchmark builds.
-        progress: Show progress bars.
-
-    Returns:
-        The inputs.
-    """
-    from edgekit.export.bundle import export_bundle
-    from edgekit.train.graph import write_position_graphs
-    from edgekit.train.run_io import load_run
-
-    work.mkdir(parents=True, exist_ok=True)
-    if bundle is None:
-        from edgekit.demo import generate_demo_data
-        from edgekit.train.config import TrainConfig
-        from edgekit.train.fit import train
-
-        data_root = work / "data"
-        if not (data_root / "demo.json").is_file():
-            generate_demo_data(data_root, size=512, categories=["coffee"], progress=progress)
-        run = work / "run"
-        if not (run / "training.json").is_file():
-            train(TrainConfig(data=data_root / "coffee", out=run, progress=progress))
-        bundle = work / "bundle_int8"
-        if not (bundle / "manifest.json").is_file():
-            export_bundle(run, bundle, precision="int8")
-    manifest = EnsembleManifest.load(bundle)
-    run = Path(manifest.source["run"])
-    if not (run / "training.json").is_file():
-        msg = (
-            f"bundle {bundle} was exported from run {run}, which no longer exists; the naive and anomalib modes need it"
-        )
-        raise ArtifactError(msg)
-    data = Path(manifest.source["data"])
-    sidecar = data / "stream.json"
-    if not sidecar.is_file():
-        msg = f"no demo video next to the bundle's data ({sidecar} missing); accepted: data made by edgekit demo-data"
-        raise ConfigError(msg)
-    video = data / json.loads(sidecar.read_text())["video"]
-    fp32 = bundle if manifest.precision == "fp32" else work / f"{bundle.name}_fp32"
-    if not (fp32 / "manifest.json").is_file():
-        export_bundle(run, fp32, precision="fp32", data=data)
-    positions = run / "graph" / "positions"
-    if not (positions / "p00.xml").is_file():
-        _, ensemble = load_run(run)
-        write_position_graphs(ensemble, positions)
-    return BenchInputs(bundle=bundle, fp32_bundle=fp32, run=run, video=video)
-
-
-def run_mode(mode: str, inputs: BenchInputs, frames: int, warmup: int, device: str) -> dict[str, Any]:
-    """Run one mode in a fresh process; a failure is returned as ``{"failed": reason}``."""
+def run_mode(mode: str, inputs: BenchInputs, warmup: int, device: str) -> dict[str, Any]:
+    """Run one mode in a fresh process on the stored frames; a failure is returned as ``{"failed": reason}``."""
     bundle = inputs.fp32_bundle if mode == "edgekit_fp32" else inputs.bundle
     cmd = [
         sys.executable,
@@ -135,30 +63,54 @@ def run_mode(mode: str, inputs: BenchInputs, frames: int, warmup: int, device: s
         mode,
         "--bundle",
         str(bundle),
-        "--run",
-        str(inputs.run),
-        "--video",
-        str(inputs.video),
-        "--frames",
-        str(frames),
+        "--frames-file",
+        str(inputs.frames.array),
+        "--clip",
+        str(inputs.frames.clip),
         "--warmup",
         str(warmup),
         "--device",
         device,
     ]
+    if inputs.run is not None:
+        cmd += ["--run", str(inputs.run)]
+    if inputs.positions is not None:
+        cmd += ["--positions", str(inputs.positions)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    worker_s = round(time.perf_counter() - t0, 1)  # the whole process: imports, compile, frames
     if proc.returncode != 0:
         lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
-        return {"failed": lines[-1] if lines else f"exit code {proc.returncode}"}
+        return {"failed": lines[-1] if lines else f"exit code {proc.returncode}", "worker_s": worker_s}
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return {**json.loads(proc.stdout.strip().splitlines()[-1]), "worker_s": worker_s}
     except (json.JSONDecodeError, IndexError):
-        return {"failed": f"no result on stdout ({proc.stdout[-200:]!r})"}
+        return {"failed": f"no result on stdout ({proc.stdout[-200:]!r})", "worker_s": worker_s}
 
 
-def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float | None]:
-    """The headline ratios of frames/s."""
+def ratios(results: dict[str, dict[str, Any]], *, fp32_is_bundle: bool = False) -> dict[str, float | None]:
+    """The headline ratios of frames/s (None where a side is missing, failed or measured 0).
+
+    Each ratio says which modes it divides; both sides are fed pre-decoded frames unless named:
+
+    * ``<mode>_vs_bound``: every mode against pure inference of the bundle's IR;
+      ``edgekit_predecoded_vs_bound`` is the runtime's own overhead;
+    * ``edgekit_vs_anomalib``: the runtime decoding the clip against anomalib on pre-decoded frames
+      (the decoding counts against edgekit); ``edgekit_fp32_vs_anomalib``: the same without INT8 and
+      without decoding on either side;
+    * ``fused_vs_naive``: the fused FP32 graph in the runtime against one FP32 IR per position;
+    * ``edgekit_vs_naive``: the runtime decoding the clip against the naive mode;
+    * ``int8_vs_fp32``: ``edgekit_predecoded`` against ``edgekit_fp32`` (None when the bundle is FP32);
+    * ``edgekit_vs_predecoded``: what decoding the clip costs the runtime.
+
+    Args:
+        results: Mode -> figures.
+        fp32_is_bundle: The bundle under test is FP32 (``edgekit_fp32`` ran the same bundle).
+
+    Returns:
+        Ratio name -> value.
+    """
 
     def fps(mode: str) -> float | None:
         value = results.get(mode, {}).get("fps")
@@ -170,21 +122,38 @@ def ratios(results: dict[str, dict[str, Any]]) -> dict[str, float | None]:
 
     out = {f"{m}_vs_bound": ratio(m, "bound") for m in MODES if m != "bound"}
     out["edgekit_vs_anomalib"] = ratio("edgekit", "anomalib")
-    # same precision on both sides: the fused FP32 graph in the runtime vs one FP32 IR per position
+    out["edgekit_fp32_vs_anomalib"] = ratio("edgekit_fp32", "anomalib")
     out["fused_vs_naive"] = ratio("edgekit_fp32", "naive")
     out["edgekit_vs_naive"] = ratio("edgekit", "naive")
-    out["int8_vs_fp32"] = ratio("edgekit", "edgekit_fp32")
+    out["int8_vs_fp32"] = None if fp32_is_bundle else ratio("edgekit_predecoded", "edgekit_fp32")
+    out["edgekit_vs_predecoded"] = ratio("edgekit", "edgekit_predecoded")
     rss = {m: results.get(m, {}).get("peak_rss_mb") for m in MODES}
-    for mode in ("edgekit", "edgekit_fp32"):
+    for mode in ("edgekit", "edgekit_predecoded", "edgekit_fp32"):
         if rss.get(mode) and rss.get("naive"):
             out[f"{mode}_rss_vs_naive"] = round(rss[mode] / rss["naive"], 3)
     return out
+
+
+def check_options(modes: tuple[str, ...], frames: int, warmup: int) -> None:
+    """Refuse unknown modes and counts out of range, in one line.
+
+    Raises:
+        ConfigError: Naming what was wrong and what is accepted.
+    """
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes or frames < 1 or warmup < 0:
+        msg = (
+            f"bench options out of range (modes {','.join(unknown or modes) or 'none'}, frames {frames}, "
+            f"warmup {warmup}); accepted: modes from {','.join(MODES)}, frames >= 1, warmup >= 0"
+        )
+        raise ConfigError(msg)
 
 
 def bench(
     bundle: Path | None,
     *,
     work: Path,
+    source: str | None = None,
     modes: tuple[str, ...] = MODES,
     frames: int = 60,
     warmup: int = 5,
@@ -196,6 +165,7 @@ def bench(
     Args:
         bundle: The bundle under test (None: build one from the demo data).
         work: Folder for what the benchmark builds.
+        source: Video file, image folder, camera or stream (None: the demo video next to the bundle's data).
         modes: Modes to run.
         frames: Measured frames per mode.
         warmup: Frames run before measuring.
@@ -203,30 +173,31 @@ def bench(
         progress: Show progress bars.
 
     Returns:
-        The JSON-ready result: machine, inputs, per-mode figures, ratios.
+        The JSON-ready result: machine, setup (with the source's decode ms per frame), per-mode
+        figures, ratios, failed modes, and modes that measured another number of frames.
     """
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or frames < 1 or warmup < 0:
-        msg = (
-            f"bench options out of range (modes {unknown or modes}, frames {frames}, warmup {warmup}); "
-            f"accepted: modes {', '.join(MODES)}, frames >= 1, warmup >= 0"
-        )
-        raise ConfigError(msg)
+    check_options(modes, frames, warmup)
     info = machine()
-    inputs = prepare(bundle, work, progress)
+    inputs = prepare(bundle, work, source=source, modes=modes, count=frames + warmup, progress=progress)
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(modes, desc="bench", unit="mode", disable=not progress)
     for mode in bar:
         bar.set_postfix(mode=mode)
-        results[mode] = run_mode(mode, inputs, frames, warmup, device)
+        results[mode] = run_mode(mode, inputs, warmup, device)
     manifest = EnsembleManifest.load(inputs.bundle, verify=False)
     return {
         "machine": info,
         "setup": {
             "bundle": str(inputs.bundle),
-            "fp32_bundle": str(inputs.fp32_bundle),
-            "run": str(inputs.run),
-            "video": str(inputs.video),
+            "fp32_bundle": str(inputs.fp32_bundle) if inputs.fp32_bundle else None,
+            "run": str(inputs.run) if inputs.run else None,
+            "source": inputs.frames.source,
+            "source_kind": inputs.frames.source_kind,
+            "source_frames": inputs.frames.source_frames,
+            "source_hw": list(inputs.frames.source_hw),
+            "decode_ms": round(inputs.frames.decode_ms, 2),
+            "clip": str(inputs.frames.clip),
+            "clip_decode_ms": round(inputs.frames.clip_decode_ms, 2),
             "model": manifest.model,
             "backbone": manifest.backbone,
             "grid": str(manifest.grid),
@@ -236,6 +207,7 @@ def bench(
             "device": device,
         },
         "modes": results,
-        "ratios": ratios(results),
+        "ratios": ratios(results, fp32_is_bundle=inputs.fp32_bundle == inputs.bundle),
         "failed": sorted(m for m, r in results.items() if "failed" in r),
+        "frames_differ": sorted(m for m, r in results.items() if "failed" not in r and r.get("frames") != frames),
     }

@@ -1,13 +1,24 @@
 """One benchmark mode in its own process: prints one JSON object (fps, latency, peak RSS) on stdout.
 
+Every mode runs on the frames the parent stored (:mod:`edgekit.bench.frames`) and is timed by
+:mod:`edgekit.bench.timing`: fps in steady state after the warm-up results, latency from the moment
+the mode takes a frame to its result.
+
 Modes:
-    bound         pure inference of the fused bundle on pre-tiled frames, AsyncInferQueue (benchmark_app's method)
-    edgekit       the full streaming runtime (capture, tile, infer, join, post) on the bundle
-    edgekit_fp32  the same runtime on the FP32 bundle
-    naive         one FP32 IR per tile position, run one after another synchronously, numpy preprocessing
-                  per tile (what exporting each anomalib tile model and its OpenVINOInferencer gives)
-    anomalib      the per-position anomalib models in PyTorch, each with its own backbone copy, tiled with
-                  anomalib's EnsembleTiler and joined like its tiled ensemble (mean of tile scores)
+    bound               pure inference of the bundle's stored IR, specialized as the runtime loads it
+                        (raw uint8 BGR frames in), on pre-decoded frames with an AsyncInferQueue:
+                        benchmark_app's method, nothing in Python per frame but ``start_async``
+    edgekit             the full streaming runtime decoding the stored lossless clip (capture thread,
+                        prep, async inference, boxes, frame order), as ``edgekit run`` on a video file
+    edgekit_predecoded  the same runtime fed the pre-decoded frames from memory: its own overhead
+                        without video decoding
+    edgekit_fp32        the runtime on the FP32 bundle, pre-decoded frames
+    naive               one FP32 IR per tile position, run one after another synchronously, numpy
+                        preprocessing per tile (what exporting each anomalib tile model and its
+                        OpenVINOInferencer gives), pre-decoded frames
+    anomalib            the per-position anomalib models in PyTorch, each with its own backbone copy,
+                        tiled with anomalib's EnsembleTiler and joined like its tiled ensemble (mean of
+                        tile scores), pre-decoded frames
 """
 
 from __future__ import annotations
@@ -19,89 +30,88 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgekit.perf import LatencyStats, peak_rss_mb
+from edgekit.bench.timing import latency, summary
+from edgekit.errors import EdgekitError
+
+MODES = ("bound", "edgekit", "edgekit_predecoded", "edgekit_fp32", "naive", "anomalib")
+#: Modes fed frames from memory (the rest decode the stored clip).
+PREDECODED = ("bound", "edgekit_predecoded", "edgekit_fp32", "naive", "anomalib")
 
 
-def read_frames(video: Path, count: int) -> list[np.ndarray]:
-    """The first ``count`` frames of a video (looping if it is shorter)."""
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
-        msg = f"video {video} has no readable frames"
-        raise SystemExit(msg)
-    return [frames[i % len(frames)] for i in range(count)]
-
-
-def _summary(latencies_ms: list[float], warmup: int, wall_s: float, frames: int, **extra: Any) -> dict[str, Any]:
-    stats = LatencyStats.from_ms(latencies_ms, warmup=warmup)
-    return {
-        "fps": round(frames / wall_s, 3) if wall_s > 0 else 0.0,
-        "latency_ms": {"p50": round(stats.p50_ms, 2), "p95": round(stats.p95_ms, 2), "p99": round(stats.p99_ms, 2)},
-        "frames": frames,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        **extra,
-    }
-
-
-def bound(bundle: Path, frames: list[np.ndarray], warmup: int, device: str) -> dict[str, Any]:
-    """Async inference of pre-tiled frames: the upper bound of the runtime."""
+def bound(bundle: Path, frames: np.ndarray, warmup: int, device: str) -> dict[str, Any]:
+    """Async inference of pre-decoded frames on the runtime's compiled model: the runtime's ceiling."""
     import openvino as ov
 
+    from edgekit.devices import PerformanceHint
     from edgekit.runtime.engine import Engine
 
-    engine = Engine(bundle, device, hint="THROUGHPUT")
-    tiles = [engine.tile_into(f) for f in frames]
-    queue = ov.AsyncInferQueue(engine.compiled, 0)
-    starts: dict[int, int] = {}
-    lat: dict[int, float] = {}
+    engine = Engine(bundle, device, hint=PerformanceHint.THROUGHPUT)
+    queue = ov.AsyncInferQueue(engine.compiled, 0)  # 0: the device's optimal number of requests
+    inputs = [frames[i : i + 1] for i in range(len(frames))]  # contiguous [1, H, W, 3] views, no copies
+    taken = [0] * len(inputs)
+    done = [0] * len(inputs)
 
-    def done(_request: Any, i: int) -> None:
-        lat[i] = (time.perf_counter_ns() - starts[i]) / 1e6
+    def finished(_request: Any, i: int) -> None:
+        done[i] = time.perf_counter_ns()
 
-    queue.set_callback(done)
-    for i in range(warmup):
-        starts[i] = time.perf_counter_ns()
-        queue.start_async({0: tiles[i]}, userdata=i, share_inputs=True)
+    queue.set_callback(finished)
+    start = time.perf_counter_ns()
+    for i, x in enumerate(inputs):
+        queue.get_idle_request_id()  # wait for a free request (GIL released), so latency starts when one is
+        taken[i] = time.perf_counter_ns()
+        queue.start_async({0: x}, userdata=i, share_inputs=True)
     queue.wait_all()
-    t0 = time.perf_counter()
-    for i in range(warmup, len(tiles)):
-        starts[i] = time.perf_counter_ns()
-        queue.start_async({0: tiles[i]}, userdata=i, share_inputs=True)
-    queue.wait_all()
-    wall = time.perf_counter() - t0
-    ordered = [lat[i] for i in range(len(tiles))]
-    return _summary(ordered, warmup, wall, len(tiles) - warmup, jobs=len(queue))
+    lat = [(d - t) / 1e6 for t, d in zip(taken, done, strict=True)]
+    return summary(lat, done, warmup, start, jobs=len(queue))
 
 
-def runtime(bundle: Path, video: Path, count: int, warmup: int, device: str) -> dict[str, Any]:
-    """The full runtime on the video (capture thread, tiling, async inference, join, post)."""
-    from edgekit.runtime import run
+def runtime(bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, device: str) -> dict[str, Any]:
+    """The full runtime: the stored clip decoded by its capture thread, or the frames from memory.
 
-    report = run(bundle, str(video), device=device, max_frames=count, warmup=warmup)
-    e2e = report.latency_ms.get("process", {})
-    return {
-        "fps": report.fps,
-        "latency_ms": {k: e2e.get(k, 0.0) for k in ("p50", "p95", "p99")},
-        "latency_capture_to_result_ms": {
-            k: report.latency_ms.get("e2e", {}).get(k, 0.0) for k in ("p50", "p95", "p99")
-        },
-        "stages_p50_ms": {k: v["p50"] for k, v in report.latency_ms.items()},
-        "frames": report.frames - report.warmup_frames,
-        "peak_rss_mb": round(peak_rss_mb(), 1),
-        "jobs": report.jobs,
-    }
+    Args:
+        bundle: The bundle.
+        source: The clip (``frames`` None), or the ``.npy`` the frames came from (names the source).
+        frames: Pre-decoded frames, played by :class:`~edgekit.bench.frames.MemoryVideo`; None to decode.
+        warmup: Warm-up frames.
+        device: Device.
+    """
+    from edgekit.bench.frames import MemoryVideo
+    from edgekit.devices import PerformanceHint
+    from edgekit.runtime.engine import Engine
+    from edgekit.runtime.report import StageTimes
+    from edgekit.runtime.sources import Capture
+    from edgekit.runtime.stream import Stream
+
+    engine = Engine(bundle, device, hint=PerformanceHint.THROUGHPUT)
+    if frames is None:
+        capture = Capture(str(source))
+    else:
+        capture = Capture(str(source), opener=lambda _target: MemoryVideo(frames))
+    stream = Stream(engine, capture)
+    times = StageTimes()
+    lat, e2e, done = [], [], []
+    start = time.perf_counter_ns()
+    for result in stream:
+        done.append(time.perf_counter_ns())
+        lat.append(result.timings_ms["process"])  # taken from the capture queue -> result
+        e2e.append(result.timings_ms["e2e"])  # read from the source -> result
+        times.add(result)
+    return summary(
+        lat,
+        done,
+        warmup,
+        start,
+        latency_capture_to_result_ms=latency(e2e, warmup),
+        stages_p50_ms={k: v["p50"] for k, v in times.stats(warmup).items()},
+        jobs=stream.jobs,
+        skipped=capture.stats.skipped + stream.skipped_frames,
+        frame_errors=stream.frame_errors,
+    )
 
 
-def naive(run: Path, bundle: Path, frames: list[np.ndarray], warmup: int, device: str) -> dict[str, Any]:
+def naive(positions: Path, bundle: Path, frames: np.ndarray, warmup: int, device: str) -> dict[str, Any]:
     """One FP32 IR per position, one after another, synchronous, numpy preprocessing per tile."""
     import openvino as ov
 
@@ -110,33 +120,30 @@ def naive(run: Path, bundle: Path, frames: list[np.ndarray], warmup: int, device
 
     manifest = EnsembleManifest.load(bundle, verify=False)
     grid = manifest.grid
-    folder = run / "graph" / "positions"
     core = ov.Core()
     models = [
-        core.compile_model(str(folder / f"p{p:02d}.xml"), device, {"INFERENCE_PRECISION_HINT": "f32"})
+        core.compile_model(str(positions / f"p{p:02d}.xml"), device, {"INFERENCE_PRECISION_HINT": "f32"})
         for p in range(grid.n_tiles)
     ]
     requests = [m.create_infer_request() for m in models]
     mean = np.array([0.485, 0.456, 0.406], np.float32).reshape(1, 3, 1, 1)
     std = np.array([0.229, 0.224, 0.225], np.float32).reshape(1, 3, 1, 1)
-    lat = []
-    t0 = time.perf_counter()
-    for i, frame in enumerate(frames):
-        if i == warmup:
-            t0 = time.perf_counter()
-        start = time.perf_counter_ns()
+    lat, done = [], []
+    start = time.perf_counter_ns()
+    for frame in frames:
+        t0 = time.perf_counter_ns()
         maps = []
         for p, t in enumerate(tile(grid, frame)):
             x = (t[None, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
             maps.append(requests[p].infer({0: x})[models[p].outputs[0]][0])
-        joined = untile(grid, np.stack(maps))
+        joined = untile(grid, np.stack(maps), manifest.join.weights)
         join_score(joined)
-        lat.append((time.perf_counter_ns() - start) / 1e6)
-    wall = time.perf_counter() - t0
-    return _summary(lat, warmup, wall, len(frames) - warmup)
+        done.append(time.perf_counter_ns())
+        lat.append((done[-1] - t0) / 1e6)
+    return summary(lat, done, warmup, start)
 
 
-def anomalib_mode(run: Path, frames: list[np.ndarray], warmup: int) -> dict[str, Any]:
+def anomalib_mode(run: Path, frames: np.ndarray, warmup: int) -> dict[str, Any]:
     """Anomalib's tiled ensemble predicting: N whole anomalib models, EnsembleTiler, mean of tile scores.
 
     Each position is rebuilt as anomalib builds it: its own model class with its own full backbone
@@ -165,13 +172,11 @@ def anomalib_mode(run: Path, frames: list[np.ndarray], warmup: int) -> dict[str,
     grid = record.grid
     tiler = EnsembleTiler(tile_size=grid.tile_hw, stride=grid.stride_hw, image_size=grid.image_hw)
     n_cols = grid.grid_hw[1]
-    lat = []
-    t0 = time.perf_counter()
+    lat, done = [], []
+    start = time.perf_counter_ns()
     with torch.no_grad():
-        for i, frame in enumerate(frames):
-            if i == warmup:
-                t0 = time.perf_counter()
-            start = time.perf_counter_ns()
+        for frame in frames:
+            t0 = time.perf_counter_ns()
             x = to_input(frame[None])  # [1, 3, H, W]
             scores, tile_maps = [], []
             for p, model in enumerate(models):
@@ -184,33 +189,42 @@ def anomalib_mode(run: Path, frames: list[np.ndarray], warmup: int) -> dict[str,
             stacked = torch.stack(tile_maps).reshape(*grid.grid_hw, 1, 1, *grid.tile_hw)
             tiler.untile(stacked)
             _ = sum(scores) / len(scores)  # anomalib's merged score: mean of tile scores
-            lat.append((time.perf_counter_ns() - start) / 1e6)
-    wall = time.perf_counter() - t0
-    return _summary(lat, warmup, wall, len(frames) - warmup)
+            done.append(time.perf_counter_ns())
+            lat.append((done[-1] - t0) / 1e6)
+    return summary(lat, done, warmup, start)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the mode ``args`` name on the stored frames."""
+    if args.mode == "edgekit":
+        return runtime(args.bundle, args.clip, None, args.warmup, args.device)
+    frames = np.load(args.frames_file)  # all in memory before any timing starts
+    if args.mode in ("edgekit_predecoded", "edgekit_fp32"):
+        return runtime(args.bundle, args.frames_file, frames, args.warmup, args.device)
+    if args.mode == "bound":
+        return bound(args.bundle, frames, args.warmup, args.device)
+    if args.mode == "naive":
+        return naive(args.positions, args.bundle, frames, args.warmup, args.device)
+    return anomalib_mode(args.run, frames, args.warmup)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``python -m edgekit.bench.worker``."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=["bound", "edgekit", "edgekit_fp32", "naive", "anomalib"])
+    """Entry point of ``python -m edgekit.bench.worker``: the result on stdout, a failure as one stderr line."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=MODES)
     parser.add_argument("--bundle", type=Path, required=True)
-    parser.add_argument("--run", type=Path)
-    parser.add_argument("--video", type=Path, required=True)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--frames-file", type=Path, required=True, help="The stored frames (.npy).")
+    parser.add_argument("--clip", type=Path, required=True, help="The same frames as a lossless clip.")
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--device", default="CPU")
+    parser.add_argument("--run", type=Path, help="Training run (anomalib mode).")
+    parser.add_argument("--positions", type=Path, help="Per-position IRs (naive mode).")
     args = parser.parse_args(argv)
-    total = args.frames + args.warmup
-    if args.mode in ("edgekit", "edgekit_fp32"):
-        result = runtime(args.bundle, args.video, total, args.warmup, args.device)
-    else:
-        frames = read_frames(args.video, total)
-        if args.mode == "bound":
-            result = bound(args.bundle, frames, args.warmup, args.device)
-        elif args.mode == "naive":
-            result = naive(args.run, args.bundle, frames, args.warmup, args.device)
-        else:
-            result = anomalib_mode(args.run, frames, args.warmup)
+    try:
+        result = run(args)
+    except EdgekitError as error:
+        print(f"{args.mode}: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
     json.dump(result, sys.stdout)
 
 

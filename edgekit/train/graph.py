@@ -438,15 +438,18 @@ class PositionGraph(torch.nn.Module):
 
     def __init__(self, ensemble: TiledEnsemble, position: int) -> None:
         super().__init__()
-        self.ensemble = ensemble
-        self.position = position
         _swap_blurs(ensemble)
+        # only this position's model (which holds the shared trunk): tracing the whole ensemble for
+        # every position made converting N positions N times slower
+        self.model = ensemble.positions[position]
+        self.trunk = ensemble.trunk
+        object.__setattr__(self, "_family", ensemble.family)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map ``[1, 1, T, T]`` and score ``[1]`` of one tile."""
-        feats = self.ensemble.shared_features(x)
-        model = self.ensemble.positions[self.position]
-        return self.ensemble.family.predict(model, feats, x)
+        with torch.no_grad():
+            feats = self._family.features(self.trunk, x)
+        return self._family.predict(self.model, feats, x)
 
 
 def _tile_input(ensemble: TiledEnsemble, n: int) -> torch.Tensor:

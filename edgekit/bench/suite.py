@@ -53,7 +53,11 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_mode(mode: str, inputs: BenchInputs, warmup: int, device: str) -> dict[str, Any]:
+#: The modes that run edgekit's streaming runtime (``--streams`` applies to them).
+RUNTIME_MODES = ("edgekit", "edgekit_predecoded", "edgekit_fp32")
+
+
+def run_mode(mode: str, inputs: BenchInputs, warmup: int, device: str, streams: int = 1) -> dict[str, Any]:
     """Run one mode in a fresh process on the stored frames; a failure is returned as ``{"failed": reason}``."""
     bundle = inputs.fp32_bundle if mode == "edgekit_fp32" else inputs.bundle
     cmd = [
@@ -76,6 +80,8 @@ def run_mode(mode: str, inputs: BenchInputs, warmup: int, device: str) -> dict[s
         cmd += ["--run", str(inputs.run)]
     if inputs.positions is not None:
         cmd += ["--positions", str(inputs.positions)]
+    if mode in RUNTIME_MODES:
+        cmd += ["--streams", str(streams)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
@@ -158,6 +164,7 @@ def bench(
     frames: int = 60,
     warmup: int = 5,
     device: str = "CPU",
+    streams: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run the benchmark.
@@ -170,6 +177,8 @@ def bench(
         frames: Measured frames per mode.
         warmup: Frames run before measuring.
         device: OpenVINO device for the OpenVINO modes.
+        streams: The runtime modes play the frames as this many sources through one model at once
+            (fps and frames then count all streams).
         progress: Show progress bars.
 
     Returns:
@@ -177,13 +186,16 @@ def bench(
         figures, ratios, failed modes, and modes that measured another number of frames.
     """
     check_options(modes, frames, warmup)
+    if streams < 1:
+        msg = f"--streams {streams} is out of range; accepted: >= 1 sources at once"
+        raise ConfigError(msg)
     info = machine()
     inputs = prepare(bundle, work, source=source, modes=modes, count=frames + warmup, progress=progress)
     results: dict[str, dict[str, Any]] = {}
     bar = tqdm(modes, desc="bench", unit="mode", disable=not progress)
     for mode in bar:
         bar.set_postfix(mode=mode)
-        results[mode] = run_mode(mode, inputs, warmup, device)
+        results[mode] = run_mode(mode, inputs, warmup, device, streams)
     manifest = EnsembleManifest.load(inputs.bundle, verify=False)
     return {
         "machine": info,
@@ -205,9 +217,14 @@ def bench(
             "frames": frames,
             "warmup": warmup,
             "device": device,
+            "streams": streams,
         },
         "modes": results,
         "ratios": ratios(results, fp32_is_bundle=inputs.fp32_bundle == inputs.bundle),
         "failed": sorted(m for m, r in results.items() if "failed" in r),
-        "frames_differ": sorted(m for m, r in results.items() if "failed" not in r and r.get("frames") != frames),
+        "frames_differ": sorted(
+            m
+            for m, r in results.items()
+            if "failed" not in r and r.get("frames") != frames * (streams if m in RUNTIME_MODES else 1)
+        ),
     }

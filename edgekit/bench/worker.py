@@ -67,8 +67,13 @@ def bound(bundle: Path, frames: np.ndarray, warmup: int, device: str) -> dict[st
     return summary(lat, done, warmup, start, jobs=len(queue))
 
 
-def runtime(bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, device: str) -> dict[str, Any]:
+def runtime(
+    bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, device: str, streams: int = 1
+) -> dict[str, Any]:
     """The full runtime: the stored clip decoded by its capture thread, or the frames from memory.
+
+    With ``streams`` > 1 the same frames play as that many sources through one compiled model
+    (``--batch auto``), and fps is the aggregate over all streams.
 
     Args:
         bundle: The bundle.
@@ -76,20 +81,23 @@ def runtime(bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, 
         frames: Pre-decoded frames, played by :class:`~edgekit.bench.frames.MemoryVideo`; None to decode.
         warmup: Warm-up frames.
         device: Device.
+        streams: Sources played at once.
     """
     from edgekit.bench.frames import MemoryVideo
-    from edgekit.devices import PerformanceHint
+    from edgekit.devices import PerformanceHint, auto_batch
     from edgekit.runtime.engine import Engine
     from edgekit.runtime.report import StageTimes
     from edgekit.runtime.sources import Capture
     from edgekit.runtime.stream import Stream
 
-    engine = Engine(bundle, device, hint=PerformanceHint.THROUGHPUT)
+    engine = Engine(bundle, device, hint=PerformanceHint.THROUGHPUT, batch=auto_batch(device, streams))
     if frames is None:
-        capture = Capture(str(source))
+        captures = [(f"s{i}", Capture(str(source))) for i in range(streams)]
     else:
-        capture = Capture(str(source), opener=lambda _target: MemoryVideo(frames))
-    stream = Stream(engine, capture)
+        captures = [
+            (f"s{i}", Capture(str(source), opener=lambda _target: MemoryVideo(frames))) for i in range(streams)
+        ]
+    stream = Stream(engine, captures)
     times = StageTimes()
     lat, e2e, done = [], [], []
     start = time.perf_counter_ns()
@@ -98,6 +106,7 @@ def runtime(bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, 
         lat.append(result.timings_ms["process"])  # taken from the capture queue -> result
         e2e.append(result.timings_ms["e2e"])  # read from the source -> result
         times.add(result)
+    warmup *= streams  # each stream warms up: the measured results are frames x streams
     return summary(
         lat,
         done,
@@ -106,8 +115,11 @@ def runtime(bundle: Path, source: Path, frames: np.ndarray | None, warmup: int, 
         latency_capture_to_result_ms=latency(e2e, warmup),
         stages_p50_ms={k: v["p50"] for k, v in times.stats(warmup).items()},
         jobs=stream.jobs,
-        skipped=capture.stats.skipped + stream.skipped_frames,
+        skipped=sum(c.stats.skipped for _, c in captures) + stream.skipped_frames,
         frame_errors=stream.frame_errors,
+        streams=streams,
+        batch=engine.batch,
+        batch_sizes={str(k): v for k, v in sorted(stream.batch_sizes.items())},
     )
 
 
@@ -197,10 +209,10 @@ def anomalib_mode(run: Path, frames: np.ndarray, warmup: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the mode ``args`` name on the stored frames."""
     if args.mode == "edgekit":
-        return runtime(args.bundle, args.clip, None, args.warmup, args.device)
+        return runtime(args.bundle, args.clip, None, args.warmup, args.device, args.streams)
     frames = np.load(args.frames_file)  # all in memory before any timing starts
     if args.mode in ("edgekit_predecoded", "edgekit_fp32"):
-        return runtime(args.bundle, args.frames_file, frames, args.warmup, args.device)
+        return runtime(args.bundle, args.frames_file, frames, args.warmup, args.device, args.streams)
     if args.mode == "bound":
         return bound(args.bundle, frames, args.warmup, args.device)
     if args.mode == "naive":
@@ -219,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="CPU")
     parser.add_argument("--run", type=Path, help="Training run (anomalib mode).")
     parser.add_argument("--positions", type=Path, help="Per-position IRs (naive mode).")
+    parser.add_argument("--streams", type=int, default=1, help="Sources at once (runtime modes).")
     args = parser.parse_args(argv)
     try:
         result = run(args)

@@ -19,6 +19,13 @@ from edgekit.cli._table import format_rows
 @click.option("--device", default="CPU", show_default=True, help="OpenVINO device for the OpenVINO modes.")
 @click.option("--frames", type=int, default=60, show_default=True, help="Measured frames per mode.")
 @click.option("--warmup", type=int, default=5, show_default=True, help="Frames before measuring.")
+@click.option(
+    "--streams",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Play the frames as this many cameras at once through one model in the runtime modes.",
+)
 @click.option("--modes", default=",".join(MODES), show_default=True, help="Comma-separated modes to run.")
 @click.option(
     "--work",
@@ -36,6 +43,7 @@ def command(
     device: str,
     frames: int,
     warmup: int,
+    streams: int,
     modes: str,
     work: Path,
     json_path: Path | None,
@@ -59,6 +67,7 @@ def command(
         frames=frames,
         warmup=warmup,
         device=device,
+        streams=streams,
         progress=not no_progress,
     )
     click.echo(format_rows(rows(result)))

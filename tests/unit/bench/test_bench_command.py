@@ -159,3 +159,31 @@ def test_unknown_mode_is_one_line(kit: SimpleNamespace, int8_bundle: Path, tmp_p
     line = kit.one_error_line(kit.invoke(args))
     assert "fastest" in line
     assert not (tmp_path / "w").exists()  # refused before anything is built
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("quiet_workers")
+def test_streams_play_the_frames_as_several_cameras_through_one_model(
+    kit: SimpleNamespace, int8_bundle: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    rng = np.random.default_rng(4)
+    for i in range(3):
+        assert cv2.imwrite(str(folder / f"{i}.png"), kit.texture(rng, kit.size))
+    modes = ["bound", "edgekit_predecoded"]
+    result = _bench(kit, int8_bundle, tmp_path / "work", "--source", folder, "--modes", ",".join(modes),
+                    "--streams", 3)
+    assert result["failed"] == [] and result["frames_differ"] == [] and result["setup"]["streams"] == 3
+    bound, runtime = result["modes"]["bound"], result["modes"]["edgekit_predecoded"]
+    assert bound["frames"] == FRAMES  # the bound is one stream
+    assert runtime["frames"] == 3 * FRAMES and runtime["streams"] == 3 and runtime["batch"] == 3
+    held = {int(k): v for k, v in runtime["batch_sizes"].items()}
+    assert sum(k * v for k, v in held.items()) == 3 * (FRAMES + WARMUP)  # every frame of every stream, once
+
+
+def test_streams_below_one_is_one_line(kit: SimpleNamespace, int8_bundle: Path, tmp_path: Path) -> None:
+    args = ["bench", int8_bundle, "--streams", 0, "--work", tmp_path / "w", "--no-progress"]
+    result = kit.invoke(args)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("error: --streams 0 is out of range")

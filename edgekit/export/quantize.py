@@ -30,6 +30,10 @@ HEAD_PATTERNS = (
 )
 
 
+#: Layer groups NNCF accuracy control may revert to float before it gives up.
+MAX_RESTORE_ITERATIONS = 6
+
+
 def ignored_scope() -> Any:
     """NNCF ignored scope: every MatMul (the heads' distances) and every op under a head module."""
     nncf = require("nncf", "export")
@@ -74,6 +78,13 @@ def quantize(
     if validation is None or validate is None:
         msg = "accuracy-controlled quantization needs validation items and a validation function"
         raise ValueError(msg)
+    advanced = require("nncf.quantization.advanced_parameters", "export")
+    # NNCF's default is to revert layers to float until the drop holds, with no bound on the number
+    # of tries (each one re-validates every frame): measured on a weak texture model, 15+ minutes.
+    # Past MAX_RESTORE_ITERATIONS groups the budget check after quantization decides.
+    restorer = advanced.AdvancedAccuracyRestorerParameters(
+        max_num_iterations=MAX_RESTORE_ITERATIONS, ranking_subset_size=min(len(validation), 32)
+    )
     return nncf.quantize_with_accuracy_control(
         model,
         calibration_dataset=dataset,
@@ -81,5 +92,6 @@ def quantize(
         validation_fn=validate,
         max_drop=max_drop,
         drop_type=nncf.DropType.ABSOLUTE,
+        advanced_accuracy_restorer_parameters=restorer,
         **common,
     )

@@ -127,6 +127,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=120, help="frames per stream")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", default="auto", help="frames per call in the one-process runs: auto or K")
     parser.add_argument("--work", type=Path, default=Path("build/bench/streams"))
     parser.add_argument("--out", type=Path, default=Path("build/bench/streams.json"))
     args = parser.parse_args()
@@ -146,7 +147,8 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {}
     for rep in range(args.repeats):
         for k in counts:
-            runs.setdefault(f"1proc_{k}streams", []).append(one_process(args.bundle, videos[:k], args.warmup, "auto"))
+            result = one_process(args.bundle, videos[:k], args.warmup, args.batch)
+            runs.setdefault(f"1proc_{k}streams", []).append(result)
             print(f"rep {rep} 1proc_{k}streams: {runs[f'1proc_{k}streams'][-1]}", flush=True)
         name = f"{args.processes}proc_1stream"
         runs.setdefault(name, []).append(many_processes(args.bundle, videos[: args.processes], args.warmup))
@@ -178,6 +180,7 @@ def main() -> None:
             "frames_per_stream": args.frames,
             "warmup": args.warmup,
             "repeats": args.repeats,
+            "batch": args.batch,
         },
         "medians": medians,
         "ratios": ratios,

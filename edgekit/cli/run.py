@@ -30,7 +30,12 @@ class _StopEvent(threading.Event):
     help="[NAME=]SRC: camera index, /dev/videoN, rtsp:// or http(s):// URL, video file or folder; "
     "repeat for several cameras (NAME defaults to the position: 0, 1, ...).",
 )
-@click.option("--batch", default="auto", show_default=True, help="Frames per inference call: auto or a number.")
+@click.option(
+    "--batch",
+    default="auto",
+    show_default=True,
+    help="Frames per inference call: auto (1 on CPU, one per stream up to 8 on GPU, 4 on NPU) or a number.",
+)
 @click.option(
     "--max-wait-ms",
     type=float,

@@ -117,11 +117,13 @@ _TABLE: dict[str, DeviceTraits] = {
 }
 
 
-#: Frames per call that ``--batch auto`` allows at most, per family. CPU: at anomalib's PaDiM head
-#: sizes K frames per call cut the head from ~60 to 32 ms per frame at K = 4 and 25 at K = 8, while
-#: a bigger batch waits longer for frames and holds more activations; GPU and NPU gain most from
-#: batching (NPU pads short calls to its static batch, so it stays moderate).
-_AUTO_BATCH_MAX = {"CPU": 4, "GPU": 8, "NPU": 4, "AUTO": 4, "MULTI": 4, "HETERO": 4}
+#: Frames per call that ``--batch auto`` allows at most, per family. CPU: 1, by measurement
+#: (benchmarks/streams.py, 3x3 INT8 PaDiM on 512 px, 2 cores): 4 streams in one process ran at the
+#: same aggregate frames/s with 1 frame per call as with 4 (the default head's MatMul is ~2.5 ms per
+#: frame, so there is little to amortize) while every frame of batch added ~130 MB of activations
+#: (peak RSS 378 MB at B=1, 776 MB at B=4). GPU and NPU gain from batching (NPU pads short calls
+#: to its static batch, so it stays moderate).
+_AUTO_BATCH_MAX = {"CPU": 1, "GPU": 8, "NPU": 4, "AUTO": 1, "MULTI": 4, "HETERO": 1}
 
 
 def auto_batch(device: str, n_streams: int) -> int:

@@ -89,3 +89,12 @@ def test_to_dict_has_stable_keys():
         "note",
     }
     assert traits("NPU").to_dict()["preferred_precision"] == "f16"
+
+
+def test_auto_batch_follows_the_device_and_the_number_of_streams():
+    from edgekit.devices import auto_batch
+
+    assert [auto_batch("CPU", n) for n in (1, 4, 8)] == [1, 1, 1]  # measured: batching buys nothing on CPU
+    assert [auto_batch("GPU.0", n) for n in (1, 4, 16)] == [1, 4, 8]
+    assert [auto_batch("NPU", n) for n in (1, 2, 8)] == [1, 2, 4]
+    assert auto_batch("FPGA", 4) == 1  # a family edgekit does not know: no batching

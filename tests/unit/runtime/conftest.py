@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -321,3 +322,19 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bundle_copy(bundle_dir: Path, tmp_path: Path) -> Path:
     """A private copy of the fake bundle that a test may alter."""
     return Path(shutil.copytree(bundle_dir, tmp_path / "bundle"))
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Any]:
+    """A real mosquitto broker on a free loopback port for one test (Debian's; skipped where absent)."""
+    from mqtt_broker import Mosquitto, find_mosquitto
+
+    binary = find_mosquitto()
+    if binary is None:
+        pytest.skip("mosquitto is not installed: apt-get install mosquitto (make test installs it when run as root)")
+    server = Mosquitto(binary, tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

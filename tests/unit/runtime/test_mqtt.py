@@ -8,11 +8,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from mqtt_broker import Mosquitto, Received, Subscriber, find_mosquitto, free_port
+from mqtt_broker import Mosquitto, Received, Subscriber, free_port
 
 from edgekit.errors import ConfigError
 from edgekit.runtime.mqtt import MqttSink, MqttTarget, parse_mqtt_url
@@ -53,19 +52,6 @@ def indices(messages: list[Received]) -> list[int]:
 
 def balanced(stats: dict) -> bool:
     return stats["published"] == stats["delivered"] + stats["undelivered"] + stats["dropped"]
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    binary = find_mosquitto()
-    if binary is None:
-        pytest.skip("mosquitto is not installed: apt-get install mosquitto (make test installs it when run as root)")
-    server = Mosquitto(binary, tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The bundle manifest: ``BUNDLE/manifest.json``, what makes an exported ensemble self-describing.
 
-A bundle is an OpenVINO IR (``ensemble.xml`` + ``.bin``) whose input is the raw uint8 BGR NHWC
-tiles of a frame, plus this manifest: grid, input spec, join rules, normalization statistics and
+A bundle is one standard OpenVINO IR (``ensemble.xml`` + ``.bin``): the whole frame in (float
+``[1, 3, H, W]`` RGB in [0, 1]), anomalib's four outputs out (see :mod:`edgekit.artifacts.ir`), plus
+this manifest: grid, input spec, join rules, normalization statistics and
 thresholds, precision, the accuracy check against FP32, sizes, and the SHA-256 of every file.
 Loading a bundle needs numpy and the standard library only; the runtime adds OpenVINO.
 """

@@ -2,8 +2,8 @@
 
 A run folder holds this record, ``trunk.safetensors`` (the shared frozen backbone), one
 ``positions/pNN.safetensors`` per tile position (that position's own state: PaDiM Gaussians,
-PatchCore memory bank, a trained student ...) and ``graph/ensemble.xml|bin``, the FP32 OpenVINO
-inference graph that the export stage quantizes and packages. No pickles. Every file is listed
+PatchCore memory bank, a trained student ...) and ``graph/frame.xml|bin``, the FP32 whole-frame
+OpenVINO graph (raw map and score out) that the export stage quantizes and finishes. No pickles. Every file is listed
 with its SHA-256.
 """
 

@@ -105,19 +105,6 @@ def many_processes(bundle: Path, videos: list[Path], warmup: int) -> dict[str, A
     }
 
 
-def machine() -> dict[str, Any]:
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = -1.0
-    cpu = "unknown"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return {"cpu": cpu, "cores": os.cpu_count(), "load_avg_1m_at_start": round(load, 2)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", type=Path, default=Path("build/bench/bundle_int8"))
@@ -132,6 +119,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("build/bench/streams.json"))
     args = parser.parse_args()
     from edgekit.artifacts.manifest import EnsembleManifest
+    from edgekit.bench.suite import machine
 
     manifest = EnsembleManifest.load(args.bundle)
     video = args.video

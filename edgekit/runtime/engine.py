@@ -131,6 +131,8 @@ class Engine:
             raise DataError(msg)
         if self.static_batch and len(images) < self.batch:
             images = [*images, *[images[-1]] * (self.batch - len(images))]  # results of the padding are ignored
+        if len(images) == 1:
+            return images[0][None]  # a view: one frame per call (the CPU default) copies nothing
         return np.stack(images)
 
     def finish(

@@ -61,6 +61,25 @@ def frame_hw(model: Any) -> tuple[int, int]:
     return shape[2].get_length(), shape[3].get_length()
 
 
+def with_batch(model: Any, batch: int | tuple[int, int] = 1) -> Any:
+    """The stored model reshaped to take ``batch`` frames per call (float ``[B, 3, H, W]`` RGB in [0, 1]).
+
+    Args:
+        model: The ``ov.Model`` read from the bundle.
+        batch: Frames per call: a number, or a ``(low, high)`` bound for devices with dynamic shapes.
+
+    Returns:
+        The same model, reshaped in place.
+    """
+    import openvino as ov
+
+    h, w = frame_hw(model)
+    if batch != 1:
+        dim = ov.Dimension(*batch) if isinstance(batch, tuple) else ov.Dimension(batch)
+        model.reshape({INPUT_NAME: ov.PartialShape([dim, ov.Dimension(3), ov.Dimension(h), ov.Dimension(w)])})
+    return model
+
+
 def specialize(model: Any, batch: int | tuple[int, int] = 1) -> Any:
     """The stored model, ready for raw camera frames: ``uint8 [batch, H, W, 3]`` BGR in.
 
@@ -78,10 +97,7 @@ def specialize(model: Any, batch: int | tuple[int, int] = 1) -> Any:
     """
     import openvino as ov
 
-    h, w = frame_hw(model)
-    if batch != 1:
-        dim = ov.Dimension(*batch) if isinstance(batch, tuple) else ov.Dimension(batch)
-        model.reshape({INPUT_NAME: ov.PartialShape([dim, ov.Dimension(3), ov.Dimension(h), ov.Dimension(w)])})
+    model = with_batch(model, batch)
     ppp = ov.preprocess.PrePostProcessor(model)
     tensor = ppp.input(INPUT_NAME).tensor()
     tensor.set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ov.preprocess.ColorFormat.BGR)

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "devices": "edgekit.cli.devices",
     "export": "edgekit.cli.export",
     "run": "edgekit.cli.run",
+    "serve": "edgekit.cli.serve",
     "evaluate": "edgekit.cli.evaluate",
     "train": "edgekit.cli.train",
 }

@@ -21,7 +21,7 @@ class _StopEvent(threading.Event):
 
 
 @click.command("run")
-@click.argument("bundle", type=click.Path(path_type=Path))
+@click.argument("bundle", type=click.Path(path_type=Path), required=False)
 @click.option(
     "--source",
     "sources",
@@ -50,6 +50,12 @@ class _StopEvent(threading.Event):
     show_default=True,
     help="Reopen attempts of a live source that stops: a number or 'forever'.",
 )
+@click.option(
+    "--server",
+    help="Infer on an Open Inference Protocol server instead of here: http://HOST:PORT (REST) or "
+    "grpc://HOST:PORT (edgekit serve, OVMS, KServe); BUNDLE is then not needed.",
+)
+@click.option("--name", "model_name", default="edgekit", show_default=True, help="The model's name on --server.")
 @click.option("--mqtt", help="Publish results to mqtt://HOST[:PORT][/PREFIX] (prefix default edgekit).")
 @click.option("--device", default="CPU", show_default=True, help="CPU, GPU, GPU.0, NPU, AUTO (see edgekit devices).")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), help="Write results.jsonl, report.json here.")
@@ -61,12 +67,14 @@ class _StopEvent(threading.Event):
 @click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False), help="Compile cache (GPU/NPU).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def command(
-    bundle: Path,
+    bundle: Path | None,
     sources: tuple[str, ...],
     batch: str,
     max_wait_ms: float,
     queue_size: int,
     reconnect: str,
+    server: str | None,
+    model_name: str,
     mqtt: str | None,
     device: str,
     out: Path | None,
@@ -85,6 +93,12 @@ def command(
     from edgekit.errors import ConfigError
     from edgekit.runtime import run
 
+    if bundle is None and server is None:
+        msg = "no BUNDLE given; accepted: edgekit run BUNDLE --source ..., or edgekit run --server URL --source ..."
+        raise ConfigError(msg)
+    if bundle is not None and server is not None:
+        msg = f"both BUNDLE {bundle} and --server {server} given; accepted: one of them (where the model runs)"
+        raise ConfigError(msg)
     if overlays and out is None:
         msg = "--overlays needs --out DIR (overlays are written to DIR/overlays)"
         raise ConfigError(msg)
@@ -118,7 +132,7 @@ def command(
 
     try:
         report = run(
-            bundle,
+            bundle if bundle is not None else str(server),
             list(sources),
             device=device,
             batch=frames_per_call,
@@ -135,6 +149,8 @@ def command(
             stop_event=stop,
             on_result=console,
             cache_dir=cache_dir,
+            server=server,
+            model_name=model_name,
         )
     finally:
         for sig, handler in previous.items():

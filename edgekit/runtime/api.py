@@ -15,6 +15,7 @@ from edgekit.devices import PerformanceHint, auto_batch
 from edgekit.errors import ConfigError
 from edgekit.runtime.engine import Engine
 from edgekit.runtime.meter import Meter
+from edgekit.runtime.remote import RemoteEngine
 from edgekit.runtime.report import RunReport
 from edgekit.runtime.result import FrameResult
 from edgekit.runtime.sinks import JsonlSink, OverlaySink
@@ -94,6 +95,8 @@ def stream(
     stop_event: threading.Event | None = None,
     keep_images: bool = False,
     cache_dir: Path | None = None,
+    server: str | None = None,
+    model_name: str = "edgekit",
 ) -> Stream:
     """Stream one or more sources through one compiled bundle; iterate for results in frame order per stream.
 
@@ -112,6 +115,10 @@ def stream(
         stop_event: Set it to stop taking frames (in-flight frames still finish).
         keep_images: Attach the prepared frame to each result.
         cache_dir: Compile cache for GPU/NPU.
+        server: Run the model on this Open Inference Protocol server (``http://HOST:PORT`` or
+            ``grpc://HOST:PORT``: ``edgekit serve``, OVMS, KServe) instead of here; ``bundle`` and
+            ``device`` are then unused.
+        model_name: The model's name on the server.
 
     Returns:
         The stream: iterate it for :class:`FrameResult` (``result.stream`` names the source); its
@@ -124,13 +131,18 @@ def stream(
     if reconnect is not None and reconnect < 0:
         msg = f"reconnect {reconnect} is out of range; accepted: >= 0 attempts, or forever"
         raise ConfigError(msg)
-    if isinstance(bundle, Engine):
+    engine: Engine | RemoteEngine
+    # on a server, frames of several requests are batched there: one frame per call by default
+    frames_per_call = (1 if server else auto_batch(device, len(pairs))) if batch == "auto" else batch
+    if not isinstance(frames_per_call, int) or isinstance(frames_per_call, bool):
+        msg = f"batch {batch!r} is not accepted; accepted: auto or a number of frames (1 to 64)"
+        raise ConfigError(msg)
+    engine: Engine | RemoteEngine
+    if isinstance(bundle, Engine | RemoteEngine):
         engine = bundle
+    elif server is not None:
+        engine = RemoteEngine(server, model_name, batch=frames_per_call, strict=strict)
     else:
-        frames_per_call = auto_batch(device, len(pairs)) if batch == "auto" else batch
-        if not isinstance(frames_per_call, int) or isinstance(frames_per_call, bool):
-            msg = f"batch {batch!r} is not accepted; accepted: auto or a number of frames (1 to 64)"
-            raise ConfigError(msg)
         engine = Engine(
             Path(bundle),
             device,
@@ -177,6 +189,8 @@ def run(
     on_result: Callable[[FrameResult, int, float], None] | None = None,
     publisher: Any = None,
     cache_dir: Path | None = None,
+    server: str | None = None,
+    model_name: str = "edgekit",
 ) -> RunReport:
     """Stream sources to ``out/results.jsonl`` (+ overlays, + a publisher) and return the report (``out/report.json``).
 
@@ -200,6 +214,8 @@ def run(
         publisher: Gets ``publish(stream_name, result)`` per frame and ``close()``/``stats()`` at the
             end (the MQTT sink); it must never block for long.
         cache_dir: Compile cache for GPU/NPU.
+        server: Run the model on this Open Inference Protocol server instead (see :func:`stream`).
+        model_name: The model's name on the server.
 
     Returns:
         The run report.
@@ -225,6 +241,8 @@ def run(
         stop_event=stop_event,
         keep_images=overlays and out is not None,
         cache_dir=cache_dir,
+        server=server,
+        model_name=model_name,
     )
     if out is not None:
         _clean(Path(out))

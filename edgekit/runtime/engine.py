@@ -9,12 +9,21 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgekit.artifacts.ir import ANOMALY_MAP, OUTPUT_NAMES, PRED_LABEL, PRED_MASK, PRED_SCORE, specialize
+from edgekit.artifacts.ir import (
+    ANOMALY_MAP,
+    OUTPUT_NAMES,
+    PRED_LABEL,
+    PRED_MASK,
+    PRED_SCORE,
+    specialize,
+    with_batch,
+)
 from edgekit.artifacts.manifest import EnsembleManifest
 from edgekit.devices import CoreLike, PerformanceHint, compile_config, default_core, resolve_device, traits
 from edgekit.errors import ConfigError, DataError, DeviceError
@@ -51,6 +60,101 @@ def read_outputs(request: Any) -> Outputs:
     return {name: np.array(request.get_tensor(name).data) for name in OUTPUT_NAMES}
 
 
+def frame_result(
+    outputs: Outputs,
+    image_hw: tuple[int, int],
+    index: int = 0,
+    timestamp: float = 0.0,
+    source_hw: tuple[int, int] | None = None,
+    timings: dict[str, float] | None = None,
+) -> FrameResult:
+    """Turn the model's four outputs for one frame into a :class:`FrameResult` (boxes from the mask).
+
+    The one place where the stored IR's outputs become a result, whether the model ran here or on a
+    server.
+
+    Args:
+        outputs: ``pred_score``, ``pred_label``, ``anomaly_map``, ``pred_mask`` of one frame.
+        image_hw: The model's frame size (the map's size).
+        index: Frame index.
+        timestamp: Source timestamp (s).
+        source_hw: The frame's size at the source.
+        timings: Stage timings so far (ms); ``post`` is added.
+
+    Returns:
+        The frame result.
+
+    Raises:
+        FrameError: The score or the map holds NaN or infinities (the model failed on this frame), or
+            an output is missing or of the wrong size.
+    """
+    timings = dict(timings or {})
+    t0 = time.perf_counter_ns()
+    try:
+        score = float(np.asarray(outputs[PRED_SCORE]).reshape(-1)[0])
+        norm_map = np.asarray(outputs[ANOMALY_MAP], dtype=np.float32).reshape(image_hw)
+        label = bool(np.asarray(outputs[PRED_LABEL]).reshape(-1)[0])
+        mask = np.asarray(outputs[PRED_MASK]).reshape(image_hw).astype(bool, copy=False)
+    except (KeyError, ValueError, IndexError) as error:
+        shapes = {name: list(np.shape(value)) for name, value in outputs.items()}
+        msg = f"frame {index}: the model's outputs {shapes} are not the four outputs of a {image_hw} frame ({error})"
+        raise FrameError(msg) from error
+    if not np.isfinite(score) or not np.isfinite(norm_map).all():
+        bad = int(np.size(norm_map) - np.isfinite(norm_map).sum())
+        msg = f"frame {index}: the model returned a non-finite result (score {score}, {bad} map pixels NaN or inf)"
+        raise FrameError(msg)
+    boxes = boxes_of(mask, norm_map) if label else ()
+    timings["post"] = _ms(t0, time.perf_counter_ns())
+    return FrameResult(
+        index=index,
+        timestamp=timestamp,
+        score=score,
+        label=label,
+        anomaly_map=norm_map,
+        mask=mask,
+        boxes=boxes,
+        timings_ms=timings,
+        source_hw=source_hw or image_hw,
+    )
+
+
+class LocalInferQueue:
+    """Calls in flight on a compiled model; the callback only copies the outputs (it holds the GIL).
+
+    Args:
+        compiled: The compiled model.
+        jobs: Requests in flight.
+        done: ``done(outputs, userdata, error)``: outputs None and a one-line error when the call failed.
+    """
+
+    def __init__(self, compiled: Any, jobs: int, done: Callable[[Outputs | None, Any, str], None]) -> None:
+        import openvino as ov
+
+        self._done = done
+        self.queue = ov.AsyncInferQueue(compiled, jobs)
+        self.queue.set_callback(self._callback)
+
+    def _callback(self, request: Any, userdata: Any) -> None:
+        try:
+            outputs: Outputs | None = read_outputs(request)
+            error = ""
+        except RuntimeError as failure:  # a failed request: its frames become counted errors
+            outputs, error = None, _reason(failure)
+        self._done(outputs, userdata, error)
+
+    def start_async(self, tensor: np.ndarray, userdata: Any) -> None:
+        """Start one call on ``tensor`` (read in place: keep it alive until ``done``).
+
+        Raises:
+            RuntimeError: The call could not start.
+        """
+        self.queue.start_async({0: tensor}, userdata=userdata, share_inputs=True)
+
+    def wait_all(self) -> None:
+        """Wait for every call in flight."""
+        self.queue.wait_all()
+
+
 class Engine:
     """A bundle compiled for one device.
 
@@ -64,6 +168,8 @@ class Engine:
             hold 1..B frames); devices that need static shapes (NPU) compile exactly B and short
             calls are padded.
         core: An OpenVINO core (a fake one in tests).
+        tensor_input: Compile the stored IR's own input (float ``[B, 3, H, W]`` RGB in [0, 1], what a
+            server receives) instead of raw ``uint8`` BGR camera frames.
 
     Raises:
         ArtifactError: Missing, altered or too new bundle.
@@ -80,6 +186,7 @@ class Engine:
         strict: bool = False,
         batch: int = 1,
         core: CoreLike | None = None,
+        tensor_input: bool = False,
     ) -> None:
         if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 64:
             msg = f"batch {batch!r} is out of range; accepted: 1 to 64 frames per call"
@@ -95,10 +202,9 @@ class Engine:
         self.config = compile_config(self.device, cache_dir, hint=hint, precision=precision)
         t0 = time.perf_counter()
         try:
-            model = specialize(
-                self.core.read_model(str(self.bundle / self.manifest.xml)),
-                batch=batch if self.static_batch or batch == 1 else (1, batch),
-            )
+            shape = batch if self.static_batch or batch == 1 else (1, batch)
+            stored = self.core.read_model(str(self.bundle / self.manifest.xml))
+            model = with_batch(stored, shape) if tensor_input else specialize(stored, batch=shape)
             self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as error:
             msg = f"device {self.device} failed to compile the bundle {self.bundle}: {_reason(error)}"
@@ -135,6 +241,15 @@ class Engine:
             return images[0][None]  # a view: one frame per call (the CPU default) copies nothing
         return np.stack(images)
 
+    @property
+    def precision(self) -> str:
+        """The bundle's precision (``int8``, ``fp16``, ``fp32``)."""
+        return self.manifest.precision
+
+    def infer_queue(self, jobs: int, done: Callable[[Outputs | None, Any, str], None]) -> LocalInferQueue:
+        """Up to ``jobs`` calls in flight on the compiled model; ``done(outputs, userdata, error)`` per call."""
+        return LocalInferQueue(self.compiled, jobs, done)
+
     def finish(
         self,
         outputs: Outputs,
@@ -143,44 +258,8 @@ class Engine:
         source_hw: tuple[int, int] | None = None,
         timings: dict[str, float] | None = None,
     ) -> FrameResult:
-        """Turn the model's four outputs for one frame into a :class:`FrameResult` (boxes from the mask).
-
-        Args:
-            outputs: ``pred_score``, ``pred_label``, ``anomaly_map``, ``pred_mask`` of one frame.
-            index: Frame index.
-            timestamp: Source timestamp (s).
-            source_hw: The frame's size at the source.
-            timings: Stage timings so far (ms); ``post`` is added.
-
-        Returns:
-            The frame result.
-
-        Raises:
-            FrameError: The score or the map holds NaN or infinities (the model failed on this frame).
-        """
-        timings = dict(timings or {})
-        t0 = time.perf_counter_ns()
-        score = float(np.asarray(outputs[PRED_SCORE]).reshape(-1)[0])
-        norm_map = np.asarray(outputs[ANOMALY_MAP], dtype=np.float32).reshape(self.grid.image_hw)
-        if not np.isfinite(score) or not np.isfinite(norm_map).all():
-            bad = int(np.size(norm_map) - np.isfinite(norm_map).sum())
-            msg = f"frame {index}: the model returned a non-finite result (score {score}, {bad} map pixels NaN or inf)"
-            raise FrameError(msg)
-        label = bool(np.asarray(outputs[PRED_LABEL]).reshape(-1)[0])
-        mask = np.asarray(outputs[PRED_MASK]).reshape(self.grid.image_hw).astype(bool, copy=False)
-        boxes = boxes_of(mask, norm_map) if label else ()
-        timings["post"] = _ms(t0, time.perf_counter_ns())
-        return FrameResult(
-            index=index,
-            timestamp=timestamp,
-            score=score,
-            label=label,
-            anomaly_map=norm_map,
-            mask=mask,
-            boxes=boxes,
-            timings_ms=timings,
-            source_hw=source_hw or self.grid.image_hw,
-        )
+        """Turn the model's four outputs for one frame into a :class:`FrameResult` (see :func:`frame_result`)."""
+        return frame_result(outputs, self.grid.image_hw, index, timestamp, source_hw, timings)
 
     def predict(self, frame: np.ndarray, index: int = 0, timestamp: float = 0.0) -> FrameResult:
         """Run one frame synchronously.

@@ -109,7 +109,7 @@ class Meter:
             bundle=str(bundle),
             source=", ".join(c.source for c in captures),
             device=engine.device,
-            precision=engine.manifest.precision,
+            precision=engine.precision,
             frames=total.frames,
             anomalous=total.anomalous,
             fps=total.fps,

@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from edgekit._extras import require
 from edgekit.errors import DataError
-from edgekit.runtime.engine import Engine, FrameError, Outputs, read_outputs
+from edgekit.runtime.engine import Engine, FrameError, Outputs
+from edgekit.runtime.remote import RemoteEngine
 from edgekit.runtime.result import FrameResult
 from edgekit.runtime.sources import Capture, Frame
 
@@ -84,7 +84,8 @@ class Stream:
     """Iterate over :class:`FrameResult` of one or more sources: frame order within each stream.
 
     Args:
-        engine: A compiled bundle (``THROUGHPUT`` hint recommended); its ``batch`` is B.
+        engine: A compiled bundle (``THROUGHPUT`` hint recommended) or a model on a server
+            (:class:`RemoteEngine`); its ``batch`` is B.
         captures: One capture, or ``(name, capture)`` pairs, one per source (started by the stream).
         jobs: Calls in flight; 0 = the device's optimal number (at least 2).
         max_wait_ms: How long a call that holds at least one frame waits for more (B > 1).
@@ -98,7 +99,7 @@ class Stream:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | RemoteEngine,
         captures: Capture | Sequence[tuple[str, Capture]],
         *,
         jobs: int = 0,
@@ -108,7 +109,6 @@ class Stream:
         stop_timeout_s: float = 5.0,
         infer_timeout_s: float = 30.0,
     ) -> None:
-        ov = require("openvino", "runtime")
         self.engine = engine
         pairs = [("0", captures)] if isinstance(captures, Capture) else list(captures)
         names = [name for name, _ in pairs]
@@ -122,13 +122,12 @@ class Stream:
         self.jobs = jobs if jobs > 0 else max(2, engine.optimal_requests)
         self.batch = engine.batch
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
-        self.infer_queue = ov.AsyncInferQueue(engine.compiled, self.jobs)
-        self.infer_queue.set_callback(self._done)
+        self.infer_queue = engine.infer_queue(self.jobs, self._done)
         self.keep_images = keep_images
         self.stop_timeout_s = stop_timeout_s
         self.infer_timeout_s = infer_timeout_s
         self.batch_sizes: Counter[int] = Counter()
-        self._completed: queue.Queue[tuple[int, Outputs | None, int]] = queue.Queue()
+        self._completed: queue.Queue[tuple[int, Outputs | None, int, str]] = queue.Queue()
         self._rr = 0
         self.started_ns = 0
         self.finished_ns = 0
@@ -162,13 +161,9 @@ class Stream:
 
     # --- the loop ----------------------------------------------------------------------------------
 
-    def _done(self, request: Any, call_id: int) -> None:
-        # runs on an OpenVINO thread with the GIL: copy the outputs out of the reused request, no more
-        try:
-            outputs: Outputs | None = read_outputs(request)
-        except RuntimeError:  # a failed request: its frames become counted errors
-            outputs = None
-        self._completed.put((call_id, outputs, time.perf_counter_ns()))
+    def _done(self, outputs: Outputs | None, call_id: int, error: str) -> None:
+        # runs on an inference thread (OpenVINO's, holding the GIL, or a server client's): hand over, no more
+        self._completed.put((call_id, outputs, time.perf_counter_ns(), error))
 
     def __iter__(self) -> Iterator[FrameResult]:
         """Run the streams; yields one result per processed frame, in frame order per stream."""
@@ -276,7 +271,7 @@ class Stream:
         self.batch_sizes[len(slots)] += 1
         submitted = time.perf_counter_ns()
         try:
-            self.infer_queue.start_async({0: tensor}, userdata=call_id, share_inputs=True)
+            self.infer_queue.start_async(tensor, call_id)
         except RuntimeError as error:
             for slot in slots:
                 self.counters[slot.stream].error(f"frame {slot.frame.index}: inference did not start: {error}")
@@ -287,7 +282,7 @@ class Stream:
         """Turn finished calls into results (or error marks) in ``done``; waits for one if ``block``."""
         while True:
             try:
-                call_id, outputs, finished_ns = self._completed.get(timeout=0.05) if block else (
+                call_id, outputs, finished_ns, error = self._completed.get(timeout=0.05) if block else (
                     self._completed.get_nowait()
                 )
             except queue.Empty:
@@ -297,7 +292,7 @@ class Stream:
             if call is None:  # already expired: its frames were counted as errors
                 continue
             for j, slot in enumerate(call.slots):
-                done[slot.stream][slot.frame.index] = self._result(call, j, outputs, finished_ns)
+                done[slot.stream][slot.frame.index] = self._result(call, j, outputs, finished_ns, error)
 
     def _expire(self, pending: dict[int, _Call], done: list[dict[int, Any]]) -> None:
         now = time.monotonic()
@@ -309,11 +304,11 @@ class Stream:
                 done[slot.stream][slot.frame.index] = _ERROR
             logger.error("stream call %d timed out after %.1f s", call_id, self.infer_timeout_s)
 
-    def _result(self, call: _Call, j: int, outputs: Outputs | None, finished_ns: int) -> Any:
+    def _result(self, call: _Call, j: int, outputs: Outputs | None, finished_ns: int, error: str = "") -> Any:
         slot = call.slots[j]
         counters, name = self.counters[slot.stream], self.names[slot.stream]
         if outputs is None:
-            counters.error(f"frame {slot.frame.index}: inference failed")
+            counters.error(f"frame {slot.frame.index}: inference failed: {error or 'no reason given'}")
             return _ERROR
         frame = slot.frame
         timings = {

@@ -150,3 +150,41 @@ def test_the_stored_ir_reshapes_to_several_frames_per_call(exported, frames, edg
     for i in range(4):
         assert float(out["pred_score"][i]) == pytest.approx(lines[i]["score"], abs=1e-3)
         assert np.abs(out["anomaly_map"][i, 0] - maps[i]).max() <= 1e-3
+
+
+@pytest.mark.parametrize(("protocol", "form"), [("http", "png"), ("grpc", "fp32"), ("http", "uint8")])
+def test_edgekit_serve_agrees_with_edgekit_run(exported, frames, edgekit_results, tmp_path, protocol, form):
+    """The exported bundle behind ``edgekit serve``: tritonclient's answers equal ``edgekit run``'s (<= 1e-3)."""
+    import importlib.util
+
+    if importlib.util.find_spec("kserve") is None:
+        pytest.skip("kserve is not installed: pip install 'edgekit[serve]'")
+    import tritonclient.grpc as grpc
+    import tritonclient.http as http
+    from oip_server import Served
+
+    from edgekit.artifacts.ir import to_input
+
+    bundle, _ = exported
+    lines, _maps = edgekit_results
+    images = [cv2.imread(str(p)) for p in frames[:8]]
+    if form == "png":
+        array, datatype = np.array([p.read_bytes() for p in frames[:8]], dtype=np.object_), "BYTES"
+    elif form == "fp32":
+        array, datatype = to_input(np.stack(images)), "FP32"
+    else:
+        array, datatype = np.stack(images), "UINT8"
+    served = Served(bundle, tmp_path / "server.log").start()
+    try:
+        module = http if protocol == "http" else grpc
+        client = module.InferenceServerClient(served.http if protocol == "http" else served.grpc)
+        tensor = module.InferInput("input", list(array.shape), datatype)
+        tensor.set_data_from_numpy(array, **({"binary_data": True} if protocol == "http" else {}))
+        answer = client.infer("edgekit", [tensor])
+        scores = answer.as_numpy("pred_score")
+        labels = answer.as_numpy("pred_label")
+    finally:
+        assert served.stop() == 0, served.log()
+    np.testing.assert_allclose(scores, [line["score"] for line in lines[:8]], atol=1e-3)
+    assert [bool(x) for x in labels] == [line["label"] == "anomalous" for line in lines[:8]]
+    assert len({bool(x) for x in labels}) == 2  # both labels among the frames

@@ -9,7 +9,7 @@ import click
 from edgekit.cli._table import fmt, format_rows
 
 _MODELS = ("padim", "patchcore", "stfpm", "fastflow", "reverse_distillation")
-_BACKBONES = ("efficientnet_lite0", "resnet18", "wide_resnet50_2")
+_BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "wide_resnet50_2")
 
 
 @click.command("train")

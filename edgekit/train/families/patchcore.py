@@ -1,7 +1,9 @@
 """PatchCore per position: anomalib's ``PatchcoreModel`` with a shared trunk.
 
 The trunk and anomalib's 3x3 average pooling run once per batch; each position keeps its own
-coreset memory bank (anomalib's ``KCenterGreedy``) and searches it for its tiles.
+coreset memory bank and searches it for its tiles. The coreset is the one anomalib's
+``KCenterGreedy`` selects, picked by :mod:`edgekit.train.coreset`: the same indices, 22-26x faster
+(60 images, 61,440 vectors per position: benchmarks/coreset.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import numpy as np
 from edgekit._extras import require
 from edgekit.errors import ConfigError
 from edgekit.train.config import ModelName
+from edgekit.train.coreset import coreset_size, select_coreset
 from edgekit.train.families.base import Family, Features, register
 
 if TYPE_CHECKING:
@@ -44,26 +47,28 @@ class PatchcoreFamily(Family):
         model.embedding_store.append(model.reshape_embedding(model.generate_embedding(feats)))
 
     def finish(self, model: torch.nn.Module) -> None:
-        """Anomalib's coreset subsampling into the memory bank (seeded).
+        """Coreset subsampling into the memory bank, as anomalib's ``subsample_embedding`` (seeded).
 
         Raises:
             ConfigError: If the ratio keeps no feature at all (anomalib raises a bare ValueError).
         """
-        n_patches = sum(len(batch) for batch in model.embedding_store)
-        if int(n_patches * self.config.coreset_ratio) < 1:
-            least = math.ceil(1000 / n_patches) / 1000
+        bank = self.torch.vstack(model.embedding_store)
+        k = coreset_size(len(bank), self.config.coreset_ratio)
+        if k < 1:
+            least = math.ceil(1000 / len(bank)) / 1000
             msg = (
-                f"coreset_ratio {self.config.coreset_ratio:g} keeps none of the {n_patches} patch features of a "
+                f"coreset_ratio {self.config.coreset_ratio:g} keeps none of the {len(bank)} patch features of a "
                 f"tile position; accepted: coreset_ratio >= {least:g} here (or more training images)"
             )
             raise ConfigError(msg)
+        model.embedding_store.clear()
         self.torch.manual_seed(self.config.seed)
         # anomalib's SparseRandomProjection draws its columns from numpy's global RNG (sklearn's
         # sample_without_replacement with random_state=None): seed it too, then put it back.
         numpy_state = np.random.get_state()
         np.random.seed(self.config.seed)
         try:
-            model.subsample_embedding(self.config.coreset_ratio)
+            model.memory_bank = bank[select_coreset(bank, k)]
         finally:
             np.random.set_state(numpy_state)
 

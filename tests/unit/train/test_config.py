@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from edgekit.cli.train import command as train_command
 from edgekit.errors import ConfigError
 from edgekit.tiling import ScoreRule, TileGrid
+from edgekit.train.backbones import SUPPORTED_BACKBONES
 from edgekit.train.config import ModelName, TrainConfig, ValSplit, default_layers
 
 
@@ -55,7 +57,20 @@ def test_unknown_model_and_backbone_list_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as info:
         _config(backbone="vit_tiny")
     text = _one_line(info)
-    assert "'vit_tiny'" in text and "efficientnet_lite0" in text and "resnet18" in text
+    assert "'vit_tiny'" in text and all(name in text for name in SUPPORTED_BACKBONES)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_efficientnet_lite1_lite2_take_the_lite0_layers(backbone: str) -> None:
+    for model in ModelName:
+        assert _config(model=model, backbone=backbone).layers == default_layers(model, "efficientnet_lite0")
+
+
+def test_config_and_cli_accept_every_supported_backbone() -> None:
+    for name in SUPPORTED_BACKBONES:
+        assert _config(backbone=name).backbone == name
+    option = next(p for p in train_command.params if p.name == "backbone")
+    assert tuple(option.type.choices) == SUPPORTED_BACKBONES
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("anomalib")
 
 from edgekit.errors import ConfigError  # noqa: E402
+from edgekit.train.backbones import backbone_state_dict  # noqa: E402
 from edgekit.train.config import TrainConfig  # noqa: E402
 from edgekit.train.ensemble import TiledEnsemble  # noqa: E402
 from edgekit.train.families import family_for  # noqa: E402
@@ -110,3 +111,18 @@ def test_positions_share_one_trunk_and_own_only_their_heads(model: str) -> None:
     if family.trained:  # an untrained student / flow already gives maps of the right shape
         maps, scores = ensemble.predict_tiles(np.zeros((1, 4, 32, 32, 3), np.uint8))
         assert maps.shape == (1, 4, 32, 32) and scores.shape == (1, 4)
+
+
+@pytest.mark.parametrize("backbone", ["efficientnet_lite1", "efficientnet_lite2"])
+@pytest.mark.parametrize("model", ["padim", "patchcore"])
+def test_a_short_fit_on_packaged_lite1_and_lite2(offline_hub: Path, backbone: str, model: str) -> None:
+    config = _config(model=model, backbone=backbone, coreset_ratio=0.1)
+    ensemble = TiledEnsemble.build(config)
+    frames = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
+    _fit(ensemble, config, _tiles(config, frames))
+    maps, scores = ensemble.predict_tiles(_tiles(config, frames[:1]))
+    assert maps.shape == (1, 4, 32, 32) and scores.shape == (1, 4)
+    assert np.isfinite(maps).all() and np.isfinite(scores).all()
+    want = backbone_state_dict(backbone)  # the shared trunk holds the packaged ImageNet weights
+    trunk = ensemble.trunk.feature_extractor.state_dict()
+    assert trunk and all(torch.equal(tensor, want[key]) for key, tensor in trunk.items())

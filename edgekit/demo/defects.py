@@ -2,7 +2,7 @@
 
 Every defect is built the same way: a kind-specific *alpha* (how strongly each pixel is affected,
 0..1, soft at the edges) and a *target* (what a fully affected pixel looks like) are blended onto
-the clean frame. :func:`_finalize` then makes the ground truth exact: the mask is the set of
+the clean frame. :func:`finalize` then makes the ground truth exact: the mask is the set of
 pixels with ``alpha >= ALPHA_MIN``; every pixel outside it is restored to the clean value and
 every pixel inside it differs from the clean value by at least ``MIN_CHANGE`` grey levels in some
 channel. So ``mask != 0`` is exactly ``(image != clean).any(-1)``, and no mask pixel is invisible.
@@ -30,7 +30,7 @@ MIN_MEAN_CHANGE = 20
 # Accepted defect area as a fraction of the frame (0.05 % .. 0.8 %).
 AREA_FRACTION_RANGE = (0.0005, 0.008)
 _MAX_DRAWS = 100
-_SUPERSAMPLE = 4
+SUPERSAMPLE = 4  # shapes are drawn at this many times the frame resolution, then averaged down
 # Coffee, rust, oil, ink blue, green paint.
 _STAIN_PALETTE_BGR = ((35, 75, 130), (30, 95, 190), (70, 60, 40), (140, 50, 60), (60, 150, 90))
 
@@ -88,13 +88,13 @@ def apply_defect(clean: np.ndarray, kind: DefectKind, rng: np.random.Generator) 
     low, high = AREA_FRACTION_RANGE
     base = clean.astype(np.float32)
     for _ in range(_MAX_DRAWS):
-        center_yx = _draw_center(clean.shape[:2], rng)
+        center_yx = draw_center(clean.shape[:2], rng)
         target, alpha = painter(base, center_yx, rng)
         region = alpha >= ALPHA_MIN
         fraction = np.count_nonzero(region) / region.size
         if not low <= fraction <= high:
             continue
-        image = _finalize(clean, base + alpha[..., None] * (target - base), region)
+        image = finalize(clean, base + alpha[..., None] * (target - base), region)
         change = np.abs(image[region].astype(np.int16) - clean[region]).max(axis=1)
         if change.mean() < MIN_MEAN_CHANGE:  # e.g. a stain the colour of the surface under it
             continue
@@ -105,8 +105,17 @@ def apply_defect(clean: np.ndarray, kind: DefectKind, rng: np.random.Generator) 
     raise RuntimeError(msg)
 
 
-def _finalize(clean: np.ndarray, blended: np.ndarray, region: np.ndarray) -> np.ndarray:
-    """Keep the blend inside ``region`` only, with every pixel there changed by >= MIN_CHANGE."""
+def finalize(clean: np.ndarray, blended: np.ndarray, region: np.ndarray) -> np.ndarray:
+    """Keep the blend inside ``region`` only, with every pixel there changed by >= MIN_CHANGE.
+
+    Args:
+        clean: The defect-free frame, uint8 (H, W, 3).
+        blended: The defect blended onto the frame, float (H, W, 3).
+        region: bool (H, W), the defect's mask.
+
+    Returns:
+        uint8 (H, W, 3): ``clean`` outside ``region``; inside it the blend, weak pixels pushed on.
+    """
     out = clean.copy()
     before = clean[region].astype(np.int16)
     after = np.clip(np.rint(blended[region]), 0, 255).astype(np.int16)
@@ -122,8 +131,16 @@ def _finalize(clean: np.ndarray, blended: np.ndarray, region: np.ndarray) -> np.
     return out
 
 
-def _draw_center(frame_hw: tuple[int, int], rng: np.random.Generator) -> tuple[float, float]:
-    """Pick a defect centre: anywhere, on a likely tile seam, or at a border."""
+def draw_center(frame_hw: tuple[int, int], rng: np.random.Generator) -> tuple[float, float]:
+    """Pick a defect centre: anywhere, on a likely tile seam, or at a border.
+
+    Args:
+        frame_hw: (height, width) of the frame.
+        rng: Generator for the choice.
+
+    Returns:
+        The centre (y, x) in pixels.
+    """
     h, w = frame_hw
     y, x = rng.uniform(0, h), rng.uniform(0, w)
     mode = rng.choice(3, p=(0.5, 0.3, 0.2))
@@ -144,35 +161,53 @@ def _draw_center(frame_hw: tuple[int, int], rng: np.random.Generator) -> tuple[f
 
 
 # Draws white shapes on a supersampled canvas; ``to_px`` maps frame (x, y) points onto it.
-_Draw = Callable[[np.ndarray, Callable[[np.ndarray], np.ndarray]], None]
+Draw = Callable[[np.ndarray, Callable[[np.ndarray], np.ndarray]], None]
 
 
-def _coverage(frame: np.ndarray, center_yx: tuple[float, float], extent: float, draw: _Draw) -> np.ndarray:
+def coverage(frame: np.ndarray, center_yx: tuple[float, float], extent: float, draw: Draw) -> np.ndarray:
     """Anti-aliased coverage (0..1, frame size) of shapes drawn at 4x within ``extent`` of the centre.
 
     Only the window around the centre is supersampled, so the cost does not grow with the frame.
+
+    Args:
+        frame: The frame (only its height and width are used).
+        center_yx: Centre of the window, pixels.
+        extent: Half side of the window, pixels.
+        draw: Draws white shapes on the supersampled canvas through the point mapping it is given.
+
+    Returns:
+        float32 (H, W) coverage, zero outside the window.
     """
     h, w = frame.shape[:2]
     reach = math.ceil(extent) + 2
     y0, x0 = max(0, int(center_yx[0]) - reach), max(0, int(center_yx[1]) - reach)
     y1, x1 = min(h, int(center_yx[0]) + reach + 1), min(w, int(center_yx[1]) + reach + 1)
-    coverage = np.zeros((h, w), np.float32)
+    out = np.zeros((h, w), np.float32)
     if y1 <= y0 or x1 <= x0:
-        return coverage
-    canvas = np.zeros(((y1 - y0) * _SUPERSAMPLE, (x1 - x0) * _SUPERSAMPLE), np.uint8)
+        return out
+    canvas = np.zeros(((y1 - y0) * SUPERSAMPLE, (x1 - x0) * SUPERSAMPLE), np.uint8)
     origin = np.array([x0, y0], np.float64)
 
     def to_px(xy: np.ndarray) -> np.ndarray:
-        return np.rint((np.asarray(xy, np.float64) - origin) * _SUPERSAMPLE).astype(np.int32)
+        return np.rint((np.asarray(xy, np.float64) - origin) * SUPERSAMPLE).astype(np.int32)
 
     draw(canvas, to_px)
     small = cv2.resize(canvas, (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
-    coverage[y0:y1, x0:x1] = small.astype(np.float32) / 255.0
-    return coverage
+    out[y0:y1, x0:x1] = small.astype(np.float32) / 255.0
+    return out
 
 
-def _local_mean(frame: np.ndarray, center_yx: tuple[float, float], radius: float) -> np.ndarray:
-    """Mean BGR colour of the frame around the centre."""
+def local_mean(frame: np.ndarray, center_yx: tuple[float, float], radius: float) -> np.ndarray:
+    """Mean BGR colour of the frame around the centre.
+
+    Args:
+        frame: The frame, (H, W, 3).
+        center_yx: Centre, pixels.
+        radius: Half side of the square averaged over, pixels.
+
+    Returns:
+        The mean colour, (3,).
+    """
     h, w = frame.shape[:2]
     y, x = int(np.clip(center_yx[0], 0, h - 1)), int(np.clip(center_yx[1], 0, w - 1))
     r = max(2, int(radius))
@@ -195,20 +230,30 @@ def _scratch(
     t = np.linspace(0, 1, 48)[:, None]
     curve = (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
 
-    thickness = max(1, round(width * _SUPERSAMPLE))
+    thickness = max(1, round(width * SUPERSAMPLE))
 
     def draw(canvas: np.ndarray, to_px: Callable[[np.ndarray], np.ndarray]) -> None:
         cv2.polylines(canvas, [to_px(curve)], False, 255, thickness, cv2.LINE_AA)
 
-    alpha = _coverage(frame, center_yx, 0.85 * length + width, draw) * rng.uniform(0.75, 0.95)
-    tone = 20.0 if _local_mean(frame, center_yx, length / 2).mean() > 110 else 235.0
+    alpha = coverage(frame, center_yx, 0.85 * length + width, draw) * rng.uniform(0.75, 0.95)
+    tone = 20.0 if local_mean(frame, center_yx, length / 2).mean() > 110 else 235.0
     return np.full_like(frame, tone), alpha
 
 
-def _blob(
+def blob_coverage(
     frame: np.ndarray, center_yx: tuple[float, float], radius: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """Coverage (0..1) of an irregular blob: a few overlapping ellipses around the centre."""
+    """Coverage (0..1) of an irregular blob: a few overlapping ellipses around the centre.
+
+    Args:
+        frame: The frame (only its height and width are used).
+        center_yx: Centre of the blob, pixels.
+        radius: Typical radius, pixels; the blob stays within 1.7 radii of the centre.
+        rng: Generator for the lobes.
+
+    Returns:
+        float32 (H, W) coverage.
+    """
     lobes = []
     for i in range(int(rng.integers(2, 5))):
         offset = np.clip(rng.normal(0, 0.35 * radius, 2), -0.8 * radius, 0.8 * radius) if i else np.zeros(2)
@@ -217,10 +262,10 @@ def _blob(
 
     def draw(canvas: np.ndarray, to_px: Callable[[np.ndarray], np.ndarray]) -> None:
         for center, axes, angle in lobes:
-            (cx, cy), (ax, ay) = to_px(center), np.rint(axes * _SUPERSAMPLE).astype(int)
+            (cx, cy), (ax, ay) = to_px(center), np.rint(axes * SUPERSAMPLE).astype(int)
             cv2.ellipse(canvas, (int(cx), int(cy)), (int(ax), int(ay)), angle, 0, 360, 255, -1)
 
-    return _coverage(frame, center_yx, 1.7 * radius, draw)
+    return coverage(frame, center_yx, 1.7 * radius, draw)
 
 
 def _stain(
@@ -229,13 +274,13 @@ def _stain(
     """A soft-edged translucent colour blob (coffee, rust, oil, ink)."""
     side = frame.shape[0]
     radius = rng.uniform(0.018, 0.04) * side
-    coverage = _blob(frame, center_yx, radius, rng)
+    cover = blob_coverage(frame, center_yx, radius, rng)
     sigma = max(0.8, 0.25 * radius)
-    alpha = cv2.GaussianBlur(coverage, (0, 0), sigma) * rng.uniform(0.7, 0.9)
+    alpha = cv2.GaussianBlur(cover, (0, 0), sigma) * rng.uniform(0.7, 0.9)
     # A stain shows because its colour differs from the surface: pick among the palette colours
     # far from the local colour (the farthest one if none is far).
     palette = np.array(_STAIN_PALETTE_BGR, np.float32)
-    distance = np.linalg.norm(palette - _local_mean(frame, center_yx, radius), axis=1)
+    distance = np.linalg.norm(palette - local_mean(frame, center_yx, radius), axis=1)
     far = np.flatnonzero(distance >= 90)
     colour = palette[rng.choice(far)] if far.size else palette[int(distance.argmax())]
     return np.broadcast_to(colour, frame.shape).astype(np.float32), np.minimum(alpha, 1.0)
@@ -247,7 +292,7 @@ def _hole(
     """A dark pit with a lighter raised rim."""
     side = frame.shape[0]
     radius = rng.uniform(0.01, 0.024) * side
-    inner = _blob(frame, center_yx, radius, rng)
+    inner = blob_coverage(frame, center_yx, radius, rng)
     rim_px = max(1, round(0.45 * radius))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim_px + 1, 2 * rim_px + 1))
     outer = cv2.GaussianBlur(cv2.dilate(inner, kernel), (0, 0), max(0.6, rim_px / 3))
@@ -275,7 +320,7 @@ def _patch(
     def draw(canvas: np.ndarray, to_px: Callable[[np.ndarray], np.ndarray]) -> None:
         cv2.fillPoly(canvas, [to_px(polygon)], 255, cv2.LINE_AA)
 
-    alpha = cv2.GaussianBlur(_coverage(frame, center_yx, radius + 1, draw), (0, 0), max(0.5, radius / 12))
+    alpha = cv2.GaussianBlur(coverage(frame, center_yx, radius + 1, draw), (0, 0), max(0.5, radius / 12))
     # Donor window: covers the feathered polygon, at least 3 radii away, rotated a quarter turn.
     r = math.ceil(1.4 * radius) + 2
     for _ in range(_MAX_DRAWS):

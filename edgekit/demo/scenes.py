@@ -38,6 +38,7 @@ class SceneKind(StrEnum):
 
     TEXTURE = "texture"
     ALIGNED = "aligned"
+    OBJECTS = "objects"  # several objects on a background, each with its own jitter (the wide set)
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,35 @@ def load_photo(category: DemoCategory) -> np.ndarray:
         MissingExtraError: If scikit-image is not installed.
     """
     source = _SOURCES[DemoCategory(category)]
+    return read_photo(source.photo, source.tint_bgr, source.crop_yxhw)
+
+
+def read_photo(
+    name: str,
+    tint_bgr: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    crop_yxhw: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """Load a photograph bundled with scikit-image as uint8 BGR (H, W, 3).
+
+    Args:
+        name: Function name in ``skimage.data``, e.g. ``"coffee"``.
+        tint_bgr: Per-channel factor applied to grey photos (colour photos are left as they are).
+        crop_yxhw: Region of interest (y, x, height, width), or None for the whole photo.
+
+    Returns:
+        The photo, cropped, grey photos tinted to three channels, the alpha channel dropped.
+
+    Raises:
+        MissingExtraError: If scikit-image is not installed.
+    """
     skdata = require("skimage.data", "demo")
-    photo = np.asarray(getattr(skdata, source.photo)())
-    if source.crop_yxhw is not None:
-        y, x, h, w = source.crop_yxhw
+    photo = np.asarray(getattr(skdata, name)())
+    if crop_yxhw is not None:
+        y, x, h, w = crop_yxhw
         photo = photo[y : y + h, x : x + w]
     if photo.ndim == 2:
         grey = photo.astype(np.float32)[..., None]
-        photo = np.clip(np.rint(grey * np.array(source.tint_bgr, np.float32)), 0, 255).astype(np.uint8)
+        photo = np.clip(np.rint(grey * np.array(tint_bgr, np.float32)), 0, 255).astype(np.uint8)
     else:
         photo = np.ascontiguousarray(photo[..., 2::-1])  # RGB(A) -> BGR
     return photo

@@ -15,32 +15,34 @@ item is the same whatever else is generated, and the same seed gives byte-identi
 
 from __future__ import annotations
 
-import json
 import logging
-import shutil
 import sys
 import time
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
 from edgekit import __version__
 from edgekit.demo.defects import DefectKind, apply_defect
+from edgekit.demo.files import (
+    check_names,
+    check_size_seed,
+    file_stem,
+    finish_output,
+    prepare_output,
+    write_json,
+    write_png,
+)
 from edgekit.demo.scenes import DemoCategory, Scene
-from edgekit.demo.summary import GENERATOR, CategorySummary, DemoCounts, DemoSummary, StreamDefect, StreamInfo
+from edgekit.demo.summary import CategorySummary, DemoCounts, DemoSummary, StreamDefect, StreamInfo
 from edgekit.demo.video import write_video
-from edgekit.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
 
-MIN_SIZE = 64
 SUMMARY_NAME = "demo.json"
-# Present while a run is writing; lets a rerun recognise (and replace) an interrupted demo folder.
-_IN_PROGRESS = ".edgekit-demo-incomplete"
 
 
 def item_rng(seed: int, category: str, split: str, index: int) -> np.random.Generator:
@@ -84,11 +86,11 @@ def generate_demo_data(
         ConfigError: If size, seed or a category is not accepted, or ``out`` holds something else.
         DataError: If an image or video cannot be written.
     """
-    _check_size_seed(size, seed)
+    check_size_seed(size, seed)
     chosen = _check_categories(categories)
     counts = counts if counts is not None else DemoCounts()
     root = Path(out)
-    _prepare(root)
+    prepare_output(root, SUMMARY_NAME, [str(c) for c in DemoCategory])
     start = time.perf_counter()
     per_category = counts.train_good + counts.test_good + counts.per_defect * len(DefectKind)
     total = len(chosen) * (per_category + counts.stream_frames)
@@ -99,69 +101,13 @@ def generate_demo_data(
             bar.set_postfix_str(str(category))
             written.append(_write_category(root, category, size, seed, counts, bar))
     summary = DemoSummary(root, size, seed, __version__, counts, tuple(written), time.perf_counter() - start)
-    _write_json(root / SUMMARY_NAME, summary.to_json())
-    (root / _IN_PROGRESS).unlink(missing_ok=True)
+    finish_output(root, SUMMARY_NAME, summary.to_json())
     logger.info("wrote demo data for %d categories to %s in %.1f s", len(written), root, summary.elapsed_s)
     return summary
 
 
-def _check_size_seed(size: int, seed: int) -> None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIZE or size % 2:
-        msg = (
-            f"size {size!r} is not accepted: frames must be square with an even side of at least "
-            f"{MIN_SIZE} px (video codecs store even sides only); accepted: 64, 66, ..., e.g. 512"
-        )
-        raise ConfigError(msg)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        msg = f"seed {seed!r} is not accepted; accepted: an integer >= 0"
-        raise ConfigError(msg)
-
-
 def _check_categories(categories: Sequence[str] | None) -> tuple[DemoCategory, ...]:
-    known = [str(c) for c in DemoCategory]
-    if categories is None:
-        return tuple(DemoCategory)
-    if isinstance(categories, str) or not categories:
-        msg = f"categories {categories!r} is not accepted; accepted: a non-empty list from {known}"
-        raise ConfigError(msg)
-    unknown = [c for c in categories if c not in known]
-    if unknown:
-        msg = f"unknown demo categories {unknown}; accepted: {known}"
-        raise ConfigError(msg)
-    return tuple(dict.fromkeys(DemoCategory(c) for c in categories))
-
-
-def _prepare(root: Path) -> None:
-    """Make ``root`` ready: create it, or clear an earlier demo there; refuse anything else."""
-    if root.exists() and not root.is_dir():
-        msg = f"output {root} is a file; accepted: a new or empty folder, or an earlier demo-data output"
-        raise ConfigError(msg)
-    if root.is_dir() and any(root.iterdir()):
-        if not _is_demo_dir(root):
-            msg = (
-                f"output folder {root} is not empty and is not an edgekit demo dataset (no {SUMMARY_NAME}); "
-                "accepted: a new or empty folder, or an earlier demo-data output"
-            )
-            raise ConfigError(msg)
-        logger.info("regenerating the demo dataset in %s", root)
-        # Mark the run first and drop demo.json, so an interrupted rerun never looks complete.
-        (root / _IN_PROGRESS).touch()
-        (root / SUMMARY_NAME).unlink(missing_ok=True)
-        for category in DemoCategory:
-            if (root / category).is_dir():
-                shutil.rmtree(root / category)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / _IN_PROGRESS).touch()
-
-
-def _is_demo_dir(root: Path) -> bool:
-    if (root / _IN_PROGRESS).is_file():
-        return True
-    try:
-        content = json.loads((root / SUMMARY_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(content, dict) and content.get("generator") == GENERATOR
+    return tuple(DemoCategory(c) for c in check_names(categories, list(DemoCategory), "demo"))
 
 
 def _write_category(
@@ -172,15 +118,15 @@ def _write_category(
     for split, n in (("train/good", counts.train_good), ("test/good", counts.test_good)):
         for i in range(n):
             image = scene.render(item_rng(seed, category, split, i))
-            _write_png(folder / split / f"{_stem(i, n)}.png", image)
+            write_png(folder / split / f"{file_stem(i, n)}.png", image)
             bar.update()
     for kind in DefectKind:
         n = counts.per_defect
         for i in range(n):
             rng = item_rng(seed, category, f"test/{kind}", i)
             sample = apply_defect(scene.render(rng), kind, rng)
-            _write_png(folder / "test" / kind / f"{_stem(i, n)}.png", sample.image)
-            _write_png(folder / "ground_truth" / kind / f"{_stem(i, n)}_mask.png", sample.mask)
+            write_png(folder / "test" / kind / f"{file_stem(i, n)}.png", sample.image)
+            write_png(folder / "ground_truth" / kind / f"{file_stem(i, n)}_mask.png", sample.mask)
             bar.update()
     stream = _write_stream(folder, scene, seed, counts, bar)
     defects = tuple((kind, counts.per_defect) for kind in DefectKind)
@@ -224,23 +170,5 @@ def _write_stream(folder: Path, scene: Scene, seed: int, counts: DemoCounts, bar
         frame_hw,
         defective,
     )
-    _write_json(info.sidecar, info.to_json())
+    write_json(info.sidecar, info.to_json())
     return info
-
-
-def _stem(index: int, count: int) -> str:
-    return f"{index:0{max(3, len(str(count - 1)))}d}"
-
-
-def _write_png(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        msg = f"cannot write image {path}: check the folder is writable and has space"
-        raise DataError(msg)
-
-
-def _write_json(path: Path, content: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)

@@ -8,8 +8,8 @@ from edgekit.demo.defects import (
     AREA_FRACTION_RANGE,
     MIN_CHANGE,
     DefectKind,
-    _finalize,
     apply_defect,
+    finalize,
 )
 from edgekit.demo.scenes import DemoCategory, Scene
 
@@ -73,7 +73,7 @@ def test_finalize_pushes_weak_pixels_and_restores_the_rest():
         [[[0, 0, 0], [1, 1, 1], [-2, 0, 0], [40, 0, 0]]], np.float32
     )
     region = np.array([[True, True, True, False]])
-    out = _finalize(clean, blended, region)
+    out = finalize(clean, blended, region)
     change = np.abs(out.astype(int) - clean).max(axis=2)
     assert (change[region] >= MIN_CHANGE).all()
     assert change[0, 3] == 0

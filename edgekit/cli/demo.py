@@ -46,7 +46,8 @@ def command(out: Path, category: str, size: int, model: str, no_progress: bool) 
     record = train(config).record
     click.echo(
         f"      {record.data['n_train']} images in {record.timing['total_s']:.1f} s, "
-        f"peak RSS {record.timing['peak_rss_mb']:.0f} MiB; thresholds: {record.thresholds.method}"
+        f"peak RSS {record.timing['peak_rss_mb']:.0f} MiB; thresholds: {record.thresholds.method}, "
+        f"fitted on {record.data['val_source']}"
     )
     click.echo(f"[3/5] evaluate on the test split (figures -> {out / 'figures'})")
     report = evaluate_run(run_dir, data, figures=out / "figures", progress=progress)

@@ -32,6 +32,9 @@ def command(
         rows.append((name, report.details[name]["grid"], *(fmt(metrics[k]) for k in METRIC_KEYS)))
     click.echo(f"{report.n_test} test images ({report.n_anomalous} defective) from {data}")
     click.echo(format_rows(rows))
+    for name in order:
+        detail = report.details[name]
+        click.echo(f"{name}: thresholds ({detail['thresholds']}) fitted on {detail['thresholds_from']}")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         write_json(json_path, json.loads(json.dumps(report.to_dict(), default=float)))

@@ -28,10 +28,17 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Images per step.")
 @click.option(
     "--val-split",
-    type=click.Choice(["same_as_test", "from_train"]),
-    default="same_as_test",
+    type=click.Choice(["auto", "validation", "from_train", "same_as_test"]),
+    default="auto",
     show_default=True,
-    help="Validation images for thresholds.",
+    help="Images the thresholds are fitted on. auto: the data set's held-out validation folder "
+    "(ROOT/validation/CATEGORY), else held-out good training images; same_as_test: the test split, "
+    "anomalib's default (optimistic F1).",
+)
+@click.option(
+    "--val-data",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Validation folder (test/<good|kind>, ground_truth/<kind>) for --val-split validation/auto.",
 )
 @click.option(
     "--join",
@@ -67,6 +74,7 @@ def command(
     epochs: int,
     batch_size: int,
     val_split: str,
+    val_data: Path | None,
     join_weights: str,
     join_order: str,
     seam_width: int,
@@ -92,6 +100,7 @@ def command(
         epochs=epochs,
         batch_size=batch_size,
         val_split=val_split,
+        val_data=val_data,
         join_weights=join_weights,
         join_order=join_order,
         seam_width=seam_width,

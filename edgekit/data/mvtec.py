@@ -118,6 +118,19 @@ def scan_dataset(root: Path, *, need_test: bool = False) -> Dataset:
     if not train:
         msg = f"train folder {good} holds no images; accepted suffixes: {', '.join(IMAGE_SUFFIXES)}"
         raise DataError(msg)
+    test = _scan_test(root)
+    if need_test and not test:
+        msg = f"data folder {root} has no test images; {layout}"
+        raise DataError(msg)
+    return Dataset(root=root, train=train, test=tuple(test))
+
+
+def _scan_test(root: Path) -> list[Sample]:
+    """``root/test/<kind>/*`` with their masks ``root/ground_truth/<kind>/<stem>_mask.png``.
+
+    Raises:
+        DataError: A defective image has no mask.
+    """
     test: list[Sample] = []
     test_root = root / "test"
     if test_root.is_dir():
@@ -130,10 +143,34 @@ def scan_dataset(root: Path, *, need_test: bool = False) -> Dataset:
                         msg = f"defective test image {path} has no mask: expected {mask}"
                         raise DataError(msg)
                 test.append(Sample(path, kind_dir.name, mask))
-    if need_test and not test:
-        msg = f"data folder {root} has no test images; {layout}"
+    return test
+
+
+def validation_folder(root: Path) -> Path | None:
+    """The held-out validation folder of a category, if the data set has one.
+
+    ``ROOT/validation/CATEGORY`` (``test/<good|kind>`` and ``ground_truth/<kind>``, the layout
+    ``edgekit demo-data --set wide`` writes), or ``CATEGORY/validation`` in the same layout.
+    """
+    root = Path(root)
+    for candidate in (root.parent / "validation" / root.name, root / "validation"):
+        if (candidate / "test").is_dir():
+            return candidate
+    return None
+
+
+def scan_validation(folder: Path) -> tuple[Sample, ...]:
+    """The images of a validation folder (``test/<good|kind>`` with ``ground_truth/<kind>`` masks).
+
+    Raises:
+        DataError: No images, or a defective image without a mask.
+    """
+    folder = Path(folder)
+    samples = _scan_test(folder)
+    if not samples:
+        msg = f"validation folder {folder} holds no images; expected {folder}/test/<good|kind>/*.png"
         raise DataError(msg)
-    return Dataset(root=root, train=train, test=tuple(test))
+    return tuple(samples)
 
 
 def load_split(

@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.artifacts.record import TrainingRecord
 from edgekit.data import Sample, load_split, scan_dataset
+from edgekit.data.mvtec import scan_validation
 from edgekit.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -65,7 +66,11 @@ def calibration_frames(record: TrainingRecord, data: Path, size: int) -> FrameSe
 
 
 def validation_frames(record: TrainingRecord, data: Path) -> FrameSet:
-    """The frames thresholds were fitted on in training: the test split, or the held-out good images."""
+    """The frames thresholds were fitted on: the validation folder, held-out good images or the test split."""
+    if record.data.get("val_split") == "validation":
+        folder = Path(record.data["val_folder"])
+        samples = scan_validation(folder)
+        return _frames(samples, record, f"validation ({len(samples)} held-out images in {folder})")
     dataset = scan_dataset(data)
     if record.data.get("val_split") == "from_train":
         wanted = {Path(p).name for p in record.data.get("val_files", [])}
@@ -85,5 +90,6 @@ def check_frames(record: TrainingRecord, data: Path) -> FrameSet:
         return val
     dataset = scan_dataset(data)
     if dataset.test:
-        return _frames(dataset.test, record, f"accuracy check (test split, {len(dataset.test)} images)")
+        what = f"the test split ({len(dataset.test)} images; the validation images hold no anomalies)"
+        return _frames(dataset.test, record, what)
     return val

@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgekit.artifacts.record import Thresholds
+from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit
 from edgekit.train.config import TrainConfig
@@ -85,6 +85,12 @@ def baseline_configs(config: TrainConfig, scratch: Path) -> dict[str, TrainConfi
     }
 
 
+def _detail(grid: str, record: TrainingRecord) -> dict[str, str]:
+    """A system's grid, threshold method and the images its thresholds were fitted on."""
+    source = (record.data or {}).get("val_source", "not recorded")
+    return {"grid": grid, "thresholds": record.thresholds.method, "thresholds_from": source}
+
+
 def evaluate_run(
     run: Path,
     data: Path,
@@ -111,7 +117,7 @@ def evaluate_run(
     test = load_split(dataset.test, grid.image_hw, min_hw=grid.tile_hw, what="test split")
     metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, progress, "ensemble")
     systems = {"ensemble": metrics}
-    details = {"ensemble": {"grid": str(grid), "thresholds": record.thresholds.method}}
+    details = {"ensemble": _detail(str(grid), record)}
     if baselines:
         config = config_from_record(record, run).with_changes(data=Path(data), progress=progress)
         with tempfile.TemporaryDirectory(prefix="edgekit-baseline-") as scratch:
@@ -121,7 +127,7 @@ def evaluate_run(
                 systems[name], _ = evaluate_ensemble(
                     result.ensemble, result.record.thresholds, test, progress, name
                 )
-                details[name] = {"grid": str(cfg.grid), "thresholds": result.record.thresholds.method}
+                details[name] = _detail(str(cfg.grid), result.record)
     if figures is not None:
         from edgekit.train.figures import write_panels
 

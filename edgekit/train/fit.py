@@ -18,7 +18,7 @@ from tqdm import tqdm
 from edgekit._extras import require
 from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
-from edgekit.data.mvtec import LoadedSplit
+from edgekit.data.mvtec import LoadedSplit, scan_validation, validation_folder
 from edgekit.errors import DataError
 from edgekit.perf import peak_rss_mb
 from edgekit.tiling import tile
@@ -99,19 +99,11 @@ def _train(ensemble: TiledEnsemble, config: TrainConfig, tiles: np.ndarray) -> N
     ensemble.eval()
 
 
-def _validation(
-    config: TrainConfig, train: LoadedSplit, test: LoadedSplit | None
-) -> tuple[LoadedSplit, LoadedSplit, str]:
-    """Split off the validation set: returns (fit split, validation split, source description)."""
-    if config.val_split is ValSplit.SAME_AS_TEST and test is not None:
-        return train, test, "the test split (anomalib's same_as_test)"
+def _hold_out(config: TrainConfig, train: LoadedSplit) -> tuple[LoadedSplit, LoadedSplit, str] | None:
+    """Hold out ``val_ratio`` of the good training images; None if fewer than 2 would remain to fit."""
     n_val = max(1, round(len(train.images) * config.val_ratio))
     if len(train.images) - n_val < 2:
-        msg = (
-            f"only {len(train.images)} readable training images: too few to hold out {n_val} for validation "
-            "and still fit; add images or use --val-split same_as_test with a test folder"
-        )
-        raise DataError(msg)
+        return None
     order = np.random.default_rng(config.seed).permutation(len(train.images))
     val_idx, fit_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
 
@@ -123,7 +115,49 @@ def _validation(
             samples=tuple(train.samples[i] for i in idx),
         )
 
-    return subset(fit_idx), subset(val_idx), f"{n_val} held-out good training images"
+    return subset(fit_idx), subset(val_idx), f"{n_val} good training images held out (from_train)"
+
+
+def _validation(
+    config: TrainConfig, train: LoadedSplit, test: LoadedSplit | None
+) -> tuple[LoadedSplit, LoadedSplit, str, ValSplit]:
+    """Split off the validation set: (fit split, validation split, source sentence, the split used).
+
+    Raises:
+        DataError: The asked-for validation images do not exist, or too few training images remain.
+    """
+    grid, wanted = config.grid, config.val_split
+    folder = Path(config.val_data) if config.val_data is not None else validation_folder(Path(config.data))
+    if wanted is ValSplit.VALIDATION or (wanted is ValSplit.AUTO and folder is not None):
+        if folder is None:
+            data = Path(config.data)
+            msg = (
+                f"--val-split validation: no validation folder for {data} (looked for "
+                f"{data.parent / 'validation' / data.name} and {data / 'validation'}); "
+                "accepted: --val-data DIR, or --val-split auto|from_train|same_as_test"
+            )
+            raise DataError(msg)
+        split = load_split(scan_validation(folder), grid.image_hw, min_hw=grid.tile_hw, what="validation split")
+        source = f"{len(split.images)} held-out validation images from {folder} ({int(split.labels.sum())} anomalous)"
+        return train, split, source, ValSplit.VALIDATION
+    if wanted is ValSplit.SAME_AS_TEST and test is not None:
+        return train, test, "the test split (anomalib's same_as_test: optimistic)", ValSplit.SAME_AS_TEST
+    held = _hold_out(config, train)
+    if held is not None:
+        return (*held, ValSplit.FROM_TRAIN)
+    if wanted is ValSplit.AUTO and test is not None:
+        logger.warning(
+            "only %d training images: too few to hold any out; thresholds are fitted on the TEST split "
+            "(--val-split same_as_test), so test F1 is optimistic",
+            len(train.images),
+        )
+        source = f"the test split: only {len(train.images)} training images, too few to hold out (same_as_test)"
+        return train, test, source, ValSplit.SAME_AS_TEST
+    msg = (
+        f"only {len(train.images)} readable training images: too few to hold out validation images "
+        "and still fit; add images, give --val-data DIR, or use --val-split same_as_test with a test folder"
+    )
+    raise DataError(msg)
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -146,7 +180,8 @@ def train(config: TrainConfig) -> TrainResult:
     image_hw = grid.image_hw
     train_split = load_split(dataset.train, image_hw, min_hw=grid.tile_hw, what="train split")
     test_split = load_split(dataset.test, image_hw, min_hw=grid.tile_hw, what="test split") if dataset.test else None
-    fit_split, val_split, val_source = _validation(config, train_split, test_split)
+    fit_split, val_split, val_source, val_used = _validation(config, train_split, test_split)
+    logger.info("thresholds from %s", val_source)
     if val_split.labels.sum() == 0:
         logger.warning("validation has no anomalies: thresholds fall back to the normal-score quantile")
     torch.manual_seed(config.seed)
@@ -173,7 +208,9 @@ def train(config: TrainConfig) -> TrainResult:
         "n_train": len(fit_split.images),
         "n_val": len(val_split.images),
         "val_source": val_source,
-        "val_split": config.val_split.value,
+        "val_split": val_used.value,
+        "val_folder": str(Path(val_split.samples[0].path).parents[2]) if val_used is ValSplit.VALIDATION else None,
+        "val_split_asked": config.val_split.value,
         "val_files": [str(sample.path) for sample in val_split.samples],
         "skipped": [list(s) for s in train_split.skipped + (test_split.skipped if test_split else ())],
         "conversions": train_split.conversions,

@@ -46,14 +46,16 @@ def test_record_says_what_was_trained(padim_run: Path) -> None:
     assert record["backbone"] == "efficientnet_lite0"
     assert record["grid"] == {"image_hw": [128, 128], "tile_hw": [64, 64], "stride_hw": [64, 64]}
     assert [p["path"] for p in record["positions"]] == [f"positions/p{i:02d}.safetensors" for i in range(4)]
-    assert record["thresholds"]["method"] == "f1_adaptive"
+    # auto validation: no validation folder here, so held-out good training images and a normal quantile
+    assert record["thresholds"]["method"] == "normal_quantile"
+    assert record["data"]["val_split"] == "from_train" and record["data"]["val_split_asked"] == "auto"
     assert record["thresholds"]["image_min"] <= record["thresholds"]["image_threshold"]
     assert record["thresholds"]["image_threshold"] <= record["thresholds"]["image_max"]
     for name in ("edgekit", "torch", "anomalib", "timm", "python"):
         assert record["versions"][name]
     assert len(record["position_state_bytes"]) == 4
     assert all(isinstance(b, int) and b > 0 for b in record["position_state_bytes"])
-    assert record["data"]["n_train"] == 8
+    assert record["data"]["n_train"] + record["data"]["n_val"] == 8  # 2 of the 8 held out for thresholds
 
 
 def test_every_file_is_listed_with_its_hash_and_none_is_a_pickle(padim_run: Path) -> None:

@@ -105,7 +105,8 @@ def test_unknown_model_or_backbone_lists_the_valid_ones(
 
 def test_coreset_ratio_that_keeps_nothing(edgekit: Edgekit, refused: Callable, good_data: Path, tmp_path: Path) -> None:
     line = refused(_train(edgekit, good_data, tmp_path / "run", "--model", "patchcore", "--coreset-ratio", "0.001"))
-    assert "coreset_ratio 0.001 keeps none of the 96 patch features" in line  # 6 images x 4x4 patches
+    # 6 images, one held out to fit thresholds (--val-split auto): 5 x 4x4 patches
+    assert "coreset_ratio 0.001 keeps none of the 80 patch features" in line
     assert not (tmp_path / "run").exists()
 
 
@@ -194,7 +195,8 @@ def test_gray_and_rgba_are_converted_and_counted(messy_run: tuple) -> None:
     _, out, _ = messy_run
     data = json.loads((out / "training.json").read_text())["data"]
     assert data["conversions"] == {"gray": 1, "bgra": 1}
-    assert data["n_train"] == 8  # 5 + gray + rgba + the larger one; the 2 unreadable are not
+    # 5 + gray + rgba + the larger one; the 2 unreadable are not (some of the 8 held out for thresholds)
+    assert data["n_train"] + data["n_val"] == 8 and data["val_split"] == "from_train"
 
 
 def test_mixed_sizes_are_resized_with_one_warning(messy_run: tuple) -> None:

@@ -31,7 +31,7 @@ def test_export_prints_the_accuracy_table(tiny_run: Path, tmp_path: Path) -> Non
     result = _edgekit("export", tiny_run, "--out", out, "--precision", "fp16")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("accuracy on validation")
+    assert lines[0].startswith("accuracy on validation (test split")  # the run fitted thresholds on the test split
     header = lines[1].split()
     assert header == ["model", "image_auroc", "image_f1", "pixel_auroc", "pixel_aupro"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:] if line.split() and line.split()[0] in

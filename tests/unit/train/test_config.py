@@ -30,7 +30,7 @@ def test_defaults_are_the_embedded_3x3_padim() -> None:
     assert config.grid.n_tiles == 9
     assert config.layers == ("blocks.2", "blocks.4")
     assert config.epochs == 1
-    assert config.val_split is ValSplit.SAME_AS_TEST
+    assert config.val_split is ValSplit.AUTO
     assert config.score_rule is ScoreRule.MAX
 
 
@@ -98,7 +98,7 @@ def test_bad_values_are_one_line_errors(changes: dict, needle: str) -> None:
 def test_bad_choices_are_one_line_errors_listing_the_valid_ones() -> None:
     with pytest.raises(ConfigError) as info:
         _config(val_split="from_test")
-    assert "'from_test'" in _one_line(info) and "same_as_test, from_train" in str(info.value)
+    assert "'from_test'" in _one_line(info) and "auto, validation, from_train, same_as_test" in str(info.value)
     with pytest.raises(ConfigError) as info:
         _config(score_rule="mean")
     assert "max, mean_of_tile_max" in _one_line(info)

@@ -33,6 +33,14 @@ import click
 @click.option(
     "--max-body-mb", type=float, default=64.0, show_default=True, help="Largest request body (REST) or message (gRPC)."
 )
+@click.option(
+    "--advertise",
+    type=click.Choice(["frames", "ir"]),
+    default="frames",
+    show_default=True,
+    help="The input the model metadata names: frames (BGR UINT8 [-1,H,W,3]) or ir (the IR's FP32 [1,3,H,W], "
+    "as OVMS names it); every form is accepted either way.",
+)
 def command(
     bundle: Path,
     name: str,
@@ -43,6 +51,7 @@ def command(
     max_wait_ms: float,
     jobs: int,
     max_body_mb: float,
+    advertise: str,
 ) -> None:
     """Serve BUNDLE over REST and gRPC (KServe v2) until SIGTERM/SIGINT; in-flight requests finish.
 
@@ -84,4 +93,5 @@ def command(
         max_wait_ms=max_wait_ms,
         jobs=jobs,
         max_body_mb=max_body_mb,
+        advertise=advertise,
     )

@@ -292,6 +292,9 @@ class BundleModel(Model):
         max_wait_ms: How long a call holding a frame waits for more.
         jobs: Inference requests in flight (0: the device's optimal number, at least 2).
         max_frames: Largest number of frames per request.
+        advertise: What the metadata says the input is: ``frames`` (BGR ``UINT8 [-1, H, W, 3]``) or
+            ``ir`` (the stored IR's ``FP32 [1, 3, H, W]``, what OVMS says of the exported repository,
+            for clients written against OVMS). Every input form is accepted either way.
         core: An OpenVINO core (a fake one in tests).
     """
 
@@ -305,9 +308,11 @@ class BundleModel(Model):
         max_wait_ms: float = 5.0,
         jobs: int = 0,
         max_frames: int = MAX_FRAMES,
+        advertise: str = "frames",
         core: Any = None,
     ) -> None:
         super().__init__(name)
+        self.advertise = advertise
         self.bundle = Path(bundle)
         self.device = device
         self.batch = batch
@@ -348,8 +353,10 @@ class BundleModel(Model):
         return self.engine.grid.image_hw
 
     def get_input_types(self) -> list[dict[str, Any]]:
-        """The advertised input: BGR ``UINT8 [-1, H, W, 3]`` (FP32 NCHW and BYTES are accepted too)."""
+        """The advertised input: BGR ``UINT8 [-1, H, W, 3]``, or the IR's ``FP32 [1, 3, H, W]`` (all are accepted)."""
         h, w = self.hw
+        if self.advertise == "ir":
+            return [{"name": INPUT_NAME, "datatype": "FP32", "shape": [1, 3, h, w]}]
         return [{"name": INPUT_NAME, "datatype": "UINT8", "shape": [-1, h, w, 3]}]
 
     def get_output_types(self) -> list[dict[str, Any]]:

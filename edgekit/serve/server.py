@@ -220,6 +220,7 @@ def serve(
     max_wait_ms: float = 5.0,
     jobs: int = 0,
     max_body_mb: float = 64.0,
+    advertise: str = "frames",
 ) -> None:
     """Serve the bundle until SIGTERM or SIGINT (in-flight requests finish).
 
@@ -233,6 +234,7 @@ def serve(
         max_wait_ms: How long a call holding a frame waits for more frames.
         jobs: Inference requests in flight (0: the device's optimum).
         max_body_mb: Largest request body (REST) or message (gRPC).
+        advertise: The input the metadata names: ``frames`` or ``ir`` (see :class:`BundleModel`).
 
     Raises:
         ArtifactError, DeviceError, ConfigError: A bad bundle, device or option (before listening).
@@ -249,7 +251,9 @@ def serve(
     check_port(http_port, "--http-port")
     check_port(grpc_port, "--grpc-port")
     limit = int(max_body_mb * 1024 * 1024)
-    model = BundleModel(name, Path(bundle), device=device, batch=batch, max_wait_ms=max_wait_ms, jobs=jobs)
+    model = BundleModel(
+        name, Path(bundle), device=device, batch=batch, max_wait_ms=max_wait_ms, jobs=jobs, advertise=advertise
+    )
     model.load()
 
     class EdgekitDataPlane(DataPlane):

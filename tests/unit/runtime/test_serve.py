@@ -392,3 +392,32 @@ def test_a_port_in_use_is_refused_in_one_line(server, bundle_dir, tmp_path):
     assert result.returncode == 1
     assert f"--http-port {server.http_port} is not free" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_run_follows_the_metadata_of_a_server_that_names_the_irs_float_input(bundle_dir, kit, tmp_path):
+    """A server that names ``input`` FP32 [1, 3, H, W], as OVMS does for the exported repository: the
+    client sends RGB floats one frame per call, and the results equal a local run's."""
+    from click.testing import CliRunner
+
+    from edgekit.cli.main import cli
+
+    served = Served(bundle_dir, tmp_path / "server.log", "--advertise", "ir").start()
+    try:
+        meta = grpc.InferenceServerClient(served.grpc).get_model_metadata("edgekit", as_json=True)
+        assert meta["inputs"] == [{"name": "input", "datatype": "FP32", "shape": ["1", "3", "64", "64"]}]
+        frames = [kit.square_frame() if i % 2 else kit.gray_frame(120 + i) for i in range(6)]
+        folder = kit.write_folder(tmp_path / "frames", frames)
+        runner = CliRunner()
+        args = ["run", "--server", f"http://{served.http}", "--batch", "4", "--source", str(folder)]
+        remote = runner.invoke(cli, [*args, "--out", str(tmp_path / "r")])
+        assert remote.exit_code == 0, remote.output
+    finally:
+        assert served.stop() == 0, served.log()
+    here = CliRunner().invoke(cli, ["run", str(bundle_dir), "--source", str(folder), "--out", str(tmp_path / "l")])
+    assert here.exit_code == 0, here.output
+    got, expected = (kit.read_lines(tmp_path / d / "results.jsonl") for d in ("r", "l"))
+    assert [(a["index"], a["label"]) for a in got] == [(b["index"], b["label"]) for b in expected]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(got, expected, strict=True)) <= 1e-3
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["batch"] == 1  # the served model takes one frame per call: --batch 4 lowered to it
+    assert "client error" not in served.log()

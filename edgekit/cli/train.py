@@ -16,9 +16,11 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder ROOT/CATEGORY.")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True, help="Run folder.")
 @click.option("--model", type=click.Choice(_MODELS), default="padim", show_default=True)
-@click.option("--image-size", type=int, default=512, show_default=True, help="Frames are resized to this.")
-@click.option("--tile-size", type=int, default=256, show_default=True)
-@click.option("--stride", type=int, default=128, show_default=True)
+@click.option(
+    "--image-size", default="512", show_default=True, help="Frames are resized to this: N (N x N) or WxH (2448x2048)."
+)
+@click.option("--tile-size", default="256", show_default=True, help="Tile size: N or WxH.")
+@click.option("--stride", default="128", show_default=True, help="Step between tiles: N or WxH.")
 @click.option("--backbone", type=click.Choice(_BACKBONES), default="efficientnet_lite0", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path, dir_okay=False), help="Local backbone state dict.")
 @click.option("--layers", help="Comma-separated trunk layers (default: the model's choice for the backbone).")
@@ -63,9 +65,9 @@ def command(
     data: Path,
     out: Path,
     model: str,
-    image_size: int,
-    tile_size: int,
-    stride: int,
+    image_size: str,
+    tile_size: str,
+    stride: str,
     backbone: str,
     weights: Path | None,
     layers: str | None,
@@ -82,6 +84,7 @@ def command(
     no_progress: bool,
 ) -> None:
     """Train one anomalib model per tile position, sharing one frozen trunk, and write RUN."""
+    from edgekit.tiling import parse_size
     from edgekit.train.config import TrainConfig
     from edgekit.train.fit import train
 
@@ -89,9 +92,9 @@ def command(
         data=data,
         out=out,
         model=model,
-        image_size=image_size,
-        tile_size=tile_size,
-        stride=stride,
+        image_size=parse_size(image_size, "--image-size"),
+        tile_size=parse_size(tile_size, "--tile-size"),
+        stride=parse_size(stride, "--stride"),
         backbone=backbone,
         weights=weights,
         layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else (),

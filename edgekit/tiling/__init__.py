@@ -1,6 +1,6 @@
 """Stateless tiling: cut frames into tile batches and join tile maps back (numpy only)."""
 
-from edgekit.tiling.grid import TileGrid, axis_starts
+from edgekit.tiling.grid import TileGrid, axis_starts, parse_size, size_text
 from edgekit.tiling.ops import (
     JoinOrder,
     JoinWeights,
@@ -21,7 +21,9 @@ __all__ = [
     "TileGrid",
     "axis_starts",
     "join_score",
+    "parse_size",
     "seam_mask",
+    "size_text",
     "smooth_seams",
     "tile",
     "tile_views",

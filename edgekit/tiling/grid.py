@@ -46,6 +46,40 @@ def _as_hw(name: str, value: Any) -> HW:
     return pair
 
 
+def parse_size(text: str | int, name: str = "size") -> int | HW:
+    """A size as a user writes it: ``N`` (N x N) or ``WxH`` (width first, as cameras state resolutions).
+
+    Args:
+        text: ``"512"``, ``"2448x2048"`` or an int.
+        name: The option's name, for the error.
+
+    Returns:
+        ``N``, or ``(H, W)`` for a ``WxH`` pair (edgekit's sizes are height first).
+
+    Raises:
+        ConfigError: Anything else, or a size that is not positive.
+    """
+    if isinstance(text, int) and not isinstance(text, bool):
+        value: int | HW = text
+    else:
+        parts = str(text).strip().lower().split("x")
+        if not 1 <= len(parts) <= 2 or not all(p.strip().isdigit() for p in parts):
+            msg = f"{name} {text!r} is not accepted; accepted: N (N x N pixels) or WxH, e.g. 512 or 2448x2048"
+            raise ConfigError(msg)
+        numbers = [int(p) for p in parts]
+        value = numbers[0] if len(numbers) == 1 else (numbers[1], numbers[0])
+    if min([value] if isinstance(value, int) else value) <= 0:
+        msg = f"{name} {text!r} is out of range; accepted: positive pixels"
+        raise ConfigError(msg)
+    return value
+
+
+def size_text(hw: HW) -> str:
+    """``N`` for a square size, ``WxH`` otherwise (the form :func:`parse_size` reads)."""
+    h, w = hw
+    return str(h) if h == w else f"{w}x{h}"
+
+
 def axis_starts(size: int, tile: int, stride: int) -> tuple[int, ...]:
     """Tile start offsets along one axis, with the last tile snapped to the far border.
 

@@ -97,9 +97,9 @@ class TrainConfig:
         data: Dataset category folder (MVTec layout).
         out: Run folder to write.
         model: Model held by each tile position.
-        image_size: Frames are resized to this square size before tiling.
-        tile_size: Square tile size.
-        stride: Step between tiles.
+        image_size: Frames are resized to this size before tiling: N (N x N) or ``(H, W)``.
+        tile_size: Tile size: N or ``(H, W)``.
+        stride: Step between tiles: N or ``(H, W)``.
         backbone: Pretrained backbone (timm name).
         weights: Local backbone state dict, for backbones not shipped offline.
         layers: Trunk layers to read; empty means the model's default for the backbone.
@@ -130,9 +130,9 @@ class TrainConfig:
     data: Path
     out: Path
     model: ModelName = ModelName.PADIM
-    image_size: int = 512
-    tile_size: int = 256
-    stride: int = 128
+    image_size: int | tuple[int, int] = 512
+    tile_size: int | tuple[int, int] = 256
+    stride: int | tuple[int, int] = 128
     backbone: str = "efficientnet_lite0"
     weights: Path | None = None
     layers: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ import numpy as np
 from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit
+from edgekit.tiling import size_text
 from edgekit.train.config import TrainConfig
 from edgekit.train.ensemble import TiledEnsemble
 from edgekit.train.fit import train
@@ -78,10 +79,14 @@ def evaluate_ensemble(
 
 def baseline_configs(config: TrainConfig, scratch: Path) -> dict[str, TrainConfig]:
     """Single-model baselines of the same model and backbone: at tile size and at full size."""
-    tile, full = config.tile_size, config.image_size
+    tile, full = config.grid.tile_hw, config.grid.image_hw
     return {
-        f"single@{tile}": config.with_changes(image_size=tile, tile_size=tile, stride=tile, out=scratch / "tile"),
-        f"single@{full}": config.with_changes(image_size=full, tile_size=full, stride=full, out=scratch / "full"),
+        f"single@{size_text(tile)}": config.with_changes(
+            image_size=tile, tile_size=tile, stride=tile, out=scratch / "tile"
+        ),
+        f"single@{size_text(full)}": config.with_changes(
+            image_size=full, tile_size=full, stride=full, out=scratch / "full"
+        ),
     }
 
 

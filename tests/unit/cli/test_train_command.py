@@ -71,7 +71,8 @@ def test_image_smaller_than_a_tile(
     [
         (["--stride", "48"], "stride_hw (48, 48) is larger than tile_hw (32, 32)"),
         (["--tile-size", "96"], "tile_hw (96, 96) is larger than image_hw (64, 64)"),
-        (["--tile-size", "0"], "tile_hw must be positive"),
+        (["--tile-size", "0"], "--tile-size '0' is out of range; accepted: positive pixels"),
+        (["--image-size", "64by48"], "--image-size '64by48' is not accepted; accepted: N (N x N pixels) or WxH"),
         (["--n-features", "500"], "accepted: 1 <= n_features <= 152"),
         (["--layers", "blocks.2,blocks.3"], "'blocks.3' is not a feature layer of efficientnet_lite0; accepted:"),
         (["--model", "reverse_distillation"], "reverse_distillation cannot use backbone 'efficientnet_lite0'"),

@@ -180,3 +180,32 @@ def test_taper_cross_fades_across_the_overlap() -> None:
     row = joined[0, 4:8]
     assert np.all(np.diff(row) > 0)  # a ramp, not the uniform join's step to 2.0
     assert np.allclose(row, [0.5, 1.5, 2.5, 3.5])
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("512", 512), (" 256 ", 256), ("2448x2048", (2048, 2448)), ("640X480", (480, 640)), (96, 96)],
+)
+def test_sizes_are_n_or_width_by_height(text, expected) -> None:
+    from edgekit.tiling import parse_size, size_text
+
+    assert parse_size(text) == expected
+    hw = (expected, expected) if isinstance(expected, int) else expected
+    assert parse_size(size_text(hw)) == expected
+
+
+@pytest.mark.parametrize("text", ["", "x", "512x", "1x2x3", "-4", "0", "0x10", "a by b", "12.5"])
+def test_a_bad_size_is_one_line_naming_the_forms(text) -> None:
+    from edgekit.errors import ConfigError
+    from edgekit.tiling import parse_size
+
+    with pytest.raises(ConfigError) as info:
+        parse_size(text, "--image-size")
+    message = str(info.value)
+    assert "\n" not in message and "--image-size" in message and repr(text) in message
+
+
+def test_a_non_square_grid_covers_the_frame() -> None:
+    grid = TileGrid((2048, 2448), 256, 128)  # a 5 MP sensor: 15 rows x 19 columns (the last one snapped)
+    assert grid.grid_hw == (15, 19) and grid.n_tiles == 285
+    assert tuple(grid.boxes[-1]) == (1792, 2192, 2048, 2448)

@@ -51,6 +51,14 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     help="Overlap weighting when tile maps are joined.",
 )
 @click.option(
+    "--tiling",
+    type=click.Choice(["image", "features"]),
+    default="image",
+    show_default=True,
+    help="Where the frozen trunk runs: image (on every tile, anomalib's way) or features (once on the whole "
+    "frame; each position reads its region of the feature maps: no overlap recomputed, no padding seams).",
+)
+@click.option(
     "--join-order",
     type=click.Choice(["auto", "frame", "tile"]),
     default="auto",
@@ -79,6 +87,7 @@ def command(
     val_data: Path | None,
     join_weights: str,
     join_order: str,
+    tiling: str,
     seam_width: int,
     seed: int,
     no_progress: bool,
@@ -106,6 +115,7 @@ def command(
         val_data=val_data,
         join_weights=join_weights,
         join_order=join_order,
+        tiling=tiling,
         seam_width=seam_width,
         seed=seed,
         progress=not no_progress,

@@ -112,6 +112,8 @@ class TrainConfig:
         batch_size: Training images per step (each gives N tiles).
         lr: Learning rate override for the trained models (None = anomalib's).
         seed: Seed for every random draw (feature subset, coreset start, init, shuffling).
+        tiling: Where the frozen trunk runs: ``image`` (on every tile) or ``features`` (once on the
+            whole frame; each position reads its region of the feature maps).
         val_split: Where validation images come from.
         val_data: The validation folder for ``validation`` (default: found next to the data).
         val_ratio: Fraction of good training images held out when ``val_split`` is ``from_train``.
@@ -150,6 +152,7 @@ class TrainConfig:
     score_rule: ScoreRule = ScoreRule.MAX
     join_weights: JoinWeights = JoinWeights.UNIFORM
     join_order: str = "auto"
+    tiling: str = "image"
     seam_width: int = 0
     seam_sigma: float = 2.0
     progress: bool = True
@@ -191,6 +194,7 @@ class TrainConfig:
                 f"0 (off) to {min(self.grid.tile_hw) // 2} pixels",
             ),
             (0 < self.seam_sigma <= 32, "seam_sigma", self.seam_sigma, "0 < sigma <= 32 pixels"),
+            (self.tiling in ("image", "features"), "tiling", self.tiling, "image, features"),
         ]
         for ok, name, value, accepted in checks:
             if not ok:
@@ -239,6 +243,7 @@ class TrainConfig:
             "normal_quantile": self.normal_quantile,
             "join_weights": self.join_weights.value,
             "join_order": self.join_order,
+            "tiling": self.tiling,
             "seam_width": self.seam_width,
             "seam_sigma": self.seam_sigma,
         }

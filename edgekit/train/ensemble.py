@@ -29,6 +29,27 @@ IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
 
+def feature_tiling_problem(ensemble: TiledEnsemble) -> str | None:
+    """Why ``--tiling features`` can't be built for this ensemble's grid, or None if it can.
+
+    Every layer's stride s must divide the frame and every tile edge, so that a position's region of
+    the frame's feature map has exactly the shape its tile's own features would have.
+    """
+    h, w = ensemble.grid.image_hw
+    with torch.no_grad():
+        full = ensemble.family.features(ensemble.trunk, torch.zeros(1, 3, h, w))
+    for name, value in full.items():
+        fh, fw = value.shape[-2:]
+        s = h // fh
+        if fh * s != h or fw * s != w:
+            return f"layer {name}'s feature map {fh}x{fw} is not the {h}x{w} frame at one stride"
+        edges = {v for box in ensemble.grid.boxes for v in box}
+        off = sorted(v for v in edges if v % s)
+        if off:
+            return f"tile edges {off[:4]} of {ensemble.grid} do not fall on layer {name}'s stride-{s} feature grid"
+    return None
+
+
 def to_input(tiles_bgr: np.ndarray) -> torch.Tensor:
     """uint8 BGR ``[..., T, T, 3]`` tiles -> normalized float RGB ``[M, 3, T, T]``.
 
@@ -113,6 +134,7 @@ class TiledEnsemble(torch.nn.Module):
             "score_rule": config.score_rule.value,
             "seam_width": config.seam_width,
             "seam_sigma": config.seam_sigma,
+            "tiling": config.tiling,
         }
         return ensemble
 
@@ -125,6 +147,44 @@ class TiledEnsemble(torch.nn.Module):
         """The trunk's pass over ``[B*N, 3, T, T]`` tiles, once for all positions."""
         with torch.no_grad():
             return self.family.features(self.trunk, x)
+
+    @property
+    def tiling(self) -> str:
+        """Where the trunk runs: ``image`` (on every tile) or ``features`` (once on the whole frame).
+
+        With ``features`` each position reads its region of the frame's feature maps: no overlap
+        recomputed, no zero padding at tile borders. Kept in ``join`` so that the record and the
+        graph carry it.
+        """
+        return str(self.join.get("tiling", "image"))
+
+    def tiles_of(self, frames: torch.Tensor) -> torch.Tensor:
+        """Tiles ``[B*N, 3, T, T]``, frame-major, cut from normalized frames ``[B, 3, H, W]`` by static slices."""
+        t_h, t_w = self.grid.tile_hw
+        boxes = [tuple(int(v) for v in box) for box in self.grid.boxes]
+        return torch.stack([frames[:, :, y0:y1, x0:x1] for y0, x0, y1, x1 in boxes], dim=1).reshape(-1, 3, t_h, t_w)
+
+    def frame_features(self, frames: torch.Tensor) -> Features:
+        """The trunk once on whole normalized frames, cut into every position's region: ``[B*N, C, t, t]``.
+
+        The grid must suit it (:func:`feature_tiling_problem`; training checks before fitting).
+        """
+        with torch.no_grad():
+            full = self.family.features(self.trunk, frames)
+        h = frames.shape[-2]
+        out = {}
+        for name, value in full.items():
+            s = h // value.shape[-2]
+            crops = [value[:, :, y0 // s : y1 // s, x0 // s : x1 // s] for y0, x0, y1, x1 in self.grid.boxes]
+            stacked = torch.stack(crops, dim=1)
+            out[name] = stacked.reshape(-1, *stacked.shape[2:])
+        return out
+
+    def position_inputs(self, frames: torch.Tensor) -> tuple[Features, torch.Tensor]:
+        """Every position's features and tiles, frame-major, from normalized frames ``[B, 3, H, W]``."""
+        tiles = self.tiles_of(frames)
+        feats = self.frame_features(frames) if self.tiling == "features" else self.shared_features(tiles)
+        return feats, tiles
 
     def slice_position(self, feats: Features, x: torch.Tensor, p: int) -> tuple[Features, torch.Tensor]:
         """Features and tiles of position ``p`` from a frame-major ``[B*N, ...]`` batch."""

@@ -19,12 +19,11 @@ from edgekit._extras import require
 from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit, scan_validation, validation_folder
-from edgekit.errors import DataError
+from edgekit.errors import ConfigError, DataError
 from edgekit.perf import peak_rss_mb
-from edgekit.tiling import tile
 from edgekit.train.backbones import packaged_source
 from edgekit.train.config import TrainConfig, ValSplit
-from edgekit.train.ensemble import TiledEnsemble, to_input
+from edgekit.train.ensemble import TiledEnsemble, feature_tiling_problem, to_input
 from edgekit.train.graph import resolve_join_order
 from edgekit.train.infer import predict_frames
 from edgekit.train.metrics import fit_thresholds
@@ -49,41 +48,34 @@ class TrainResult:
     ensemble: TiledEnsemble
 
 
-def _tiles(config: TrainConfig, images: np.ndarray) -> np.ndarray:
-    grid = config.grid
-    return np.stack([tile(grid, img) for img in images])  # [M, N, T, T, 3]
-
-
-def _fit(ensemble: TiledEnsemble, config: TrainConfig, tiles: np.ndarray) -> None:
-    """Fitted models (PaDiM, PatchCore): one trunk pass per batch, then each position's fit."""
+def _fit(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> None:
+    """Fitted models (PaDiM, PatchCore): one trunk pass per batch of frames, then each position's fit."""
     family = ensemble.family
-    bar = tqdm(total=len(tiles), desc="features", unit="img", disable=not config.progress, leave=False)
-    for start in range(0, len(tiles), config.batch_size):
-        x = to_input(tiles[start : start + config.batch_size])
-        feats = ensemble.shared_features(x)
+    bar = tqdm(total=len(images), desc="features", unit="img", disable=not config.progress, leave=False)
+    for start in range(0, len(images), config.batch_size):
+        feats, x = ensemble.position_inputs(to_input(images[start : start + config.batch_size]))
         with torch.no_grad():
             for p, model in enumerate(ensemble.positions):
                 f, t = ensemble.slice_position(feats, x, p)
                 family.observe(model, f, t)
-        bar.update(min(config.batch_size, len(tiles) - start))
+        bar.update(min(config.batch_size, len(images) - start))
     bar.close()
     for model in tqdm(ensemble.positions, desc="fit", unit="pos", disable=not config.progress, leave=False):
         family.finish(model)
 
 
-def _train(ensemble: TiledEnsemble, config: TrainConfig, tiles: np.ndarray) -> None:
-    """Trained models (STFPM, FastFlow, RD): per batch one trunk pass, one step per position."""
+def _train(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> None:
+    """Trained models (STFPM, FastFlow, RD): per batch of frames one trunk pass, one step per position."""
     family = ensemble.family
     optimizers = [family.make_optimizer(model) for model in ensemble.positions]
     rng = np.random.default_rng(config.seed)
-    steps = -(-len(tiles) // config.batch_size)
+    steps = -(-len(images) // config.batch_size)
     bar = tqdm(total=config.epochs * steps, desc="train", unit="step", disable=not config.progress, leave=False)
     for epoch in range(config.epochs):
-        order = rng.permutation(len(tiles))
+        order = rng.permutation(len(images))
         losses = []
-        for start in range(0, len(tiles), config.batch_size):
-            x = to_input(tiles[order[start : start + config.batch_size]])
-            feats = ensemble.shared_features(x)
+        for start in range(0, len(images), config.batch_size):
+            feats, x = ensemble.position_inputs(to_input(images[order[start : start + config.batch_size]]))
             for p, (model, opt) in enumerate(zip(ensemble.positions, optimizers, strict=True)):
                 model.train()
                 f, t = ensemble.slice_position(feats, x, p)
@@ -187,12 +179,15 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     ensemble = TiledEnsemble.build(config)
     t_build = time.perf_counter()
-    tiles = _tiles(config, fit_split.images)
+    if ensemble.tiling == "features":
+        problem = feature_tiling_problem(ensemble)
+        if problem is not None:
+            msg = f"--tiling features cannot be built: {problem}; accepted here: --tiling image"
+            raise ConfigError(msg)
     if ensemble.family.trained:
-        _train(ensemble, config, tiles)
+        _train(ensemble, config, fit_split.images)
     else:
-        _fit(ensemble, config, tiles)
-    del tiles
+        _fit(ensemble, config, fit_split.images)
     ensemble.eval()
     order, why = resolve_join_order(ensemble, config.join_order, config.score_rule)
     ensemble.join = {**ensemble.join, "order": order.value, "why": why}

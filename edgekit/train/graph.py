@@ -275,9 +275,7 @@ class FrameGraph(torch.nn.Module):
 
     def tiles(self, frames: torch.Tensor) -> torch.Tensor:
         """Normalized tiles ``[B*N, 3, T, T]``, frame-major, cut by static slices."""
-        x = (frames - self.mean) / self.std
-        t_h, t_w = self.grid.tile_hw
-        return torch.stack([x[:, :, y0:y1, x0:x1] for y0, x0, y1, x1 in self.boxes], dim=1).reshape(-1, 3, t_h, t_w)
+        return self.ensemble.tiles_of((frames - self.mean) / self.std)
 
     def _position_maps(self, feats: dict[str, torch.Tensor], tiles: torch.Tensor, raw: bool) -> torch.Tensor:
         """``[B*N, 1, h, w]`` maps of every position, frame-major."""
@@ -291,8 +289,7 @@ class FrameGraph(torch.nn.Module):
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw joined map ``[B, 1, H, W]`` and raw score ``[B]``."""
-        tiles = self.tiles(frames)
-        feats = self.ensemble.shared_features(tiles)
+        feats, tiles = self.ensemble.position_inputs((frames - self.mean) / self.std)
         if self.order is JoinOrder.FRAME:
             raw = self.padim.raw(feats) if self.padim is not None else self._position_maps(feats, tiles, raw=True)
             low = self.join(raw.reshape(-1, self.n, *raw.shape[-2:]))

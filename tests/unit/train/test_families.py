@@ -12,12 +12,18 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("anomalib")
 
 from edgekit.errors import ConfigError  # noqa: E402
+from edgekit.tiling import tile  # noqa: E402
 from edgekit.train.backbones import backbone_state_dict  # noqa: E402
 from edgekit.train.config import TrainConfig  # noqa: E402
 from edgekit.train.ensemble import TiledEnsemble  # noqa: E402
 from edgekit.train.families import family_for  # noqa: E402
 from edgekit.train.families.base import check_layers, feature_layers, truncate_efficientnet  # noqa: E402
-from edgekit.train.fit import _fit, _tiles  # noqa: E402
+from edgekit.train.fit import _fit  # noqa: E402
+
+
+def _tiles(config, images):
+    """The frames' tiles ``[M, N, T, T, 3]``, as the references see them."""
+    return np.stack([tile(config.grid, img) for img in images])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -69,14 +75,14 @@ def test_patchcore_ratio_that_keeps_nothing_is_one_line() -> None:
     ensemble = TiledEnsemble.build(config)
     frames = np.random.default_rng(0).integers(0, 255, (2, 64, 64, 3), dtype=np.uint8)
     with pytest.raises(ConfigError) as info:
-        _fit(ensemble, config, _tiles(config, frames))
+        _fit(ensemble, config, frames)
     text = _one_line(info)
     # 2 frames x (32 / 8)^2 patches per tile at blocks.2 = 32 patch features per position
     assert "coreset_ratio 0.001 keeps none of the 32 patch features" in text
     assert "coreset_ratio >= 0.032" in text
     ok = config.with_changes(coreset_ratio=0.032)
     ensemble = TiledEnsemble.build(ok)
-    _fit(ensemble, ok, _tiles(ok, frames))
+    _fit(ensemble, ok, frames)
     assert ensemble.positions[0].memory_bank.shape[0] == 1
 
 
@@ -119,7 +125,7 @@ def test_a_short_fit_on_packaged_lite1_and_lite2(offline_hub: Path, backbone: st
     config = _config(model=model, backbone=backbone, coreset_ratio=0.1)
     ensemble = TiledEnsemble.build(config)
     frames = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
-    _fit(ensemble, config, _tiles(config, frames))
+    _fit(ensemble, config, frames)
     maps, scores = ensemble.predict_tiles(_tiles(config, frames[:1]))
     assert maps.shape == (1, 4, 32, 32) and scores.shape == (1, 4)
     assert np.isfinite(maps).all() and np.isfinite(scores).all()

@@ -20,10 +20,11 @@ pytest.importorskip("anomalib")
 from anomalib.models.image.padim.torch_model import PadimModel  # noqa: E402
 from anomalib.models.image.patchcore.torch_model import PatchcoreModel  # noqa: E402
 
+from edgekit.tiling import tile  # noqa: E402
 from edgekit.train.backbones import load_into_features_only  # noqa: E402
 from edgekit.train.config import TrainConfig  # noqa: E402
 from edgekit.train.ensemble import TiledEnsemble, to_input  # noqa: E402
-from edgekit.train.fit import _fit, _tiles  # noqa: E402 - the exact fitting pass of `edgekit train`
+from edgekit.train.fit import _fit  # noqa: E402 - the exact fitting pass of `edgekit train`
 
 # Tolerances: the ensemble's trunk sees a batch of all positions' tiles, the reference one
 # position's tiles, and oneDNN's convolutions differ with the batch size in the last float bits
@@ -32,6 +33,11 @@ from edgekit.train.fit import _fit, _tiles  # noqa: E402 - the exact fitting pas
 # that: measured map differences up to 1.1e-4 relative. PatchCore: up to 3e-6 relative.
 PADIM_RTOL, PATCHCORE_RTOL = 1e-3, 1e-4
 IMAGE, TILE = 64, 32
+
+
+def _tiles(config, images):
+    """The frames' tiles ``[M, N, T, T, 3]``, as the references see them."""
+    return np.stack([tile(config.grid, img) for img in images])
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -67,7 +73,7 @@ def _config(model: str, **changes: object) -> TrainConfig:
 def _ensemble_maps(config: TrainConfig, train: np.ndarray, test: np.ndarray) -> tuple[TiledEnsemble, ...]:
     torch.manual_seed(config.seed)
     ensemble = TiledEnsemble.build(config)
-    _fit(ensemble, config, _tiles(config, train))
+    _fit(ensemble, config, train)
     maps, scores = ensemble.predict_tiles(_tiles(config, test))
     return ensemble, maps, scores
 
@@ -135,7 +141,7 @@ def test_patchcore_coreset_is_reproducible_and_leaves_numpy_alone(frames: tuple)
     for outside_seed in (1, 2):
         np.random.seed(outside_seed)
         ensemble = TiledEnsemble.build(config)
-        _fit(ensemble, config, _tiles(config, train))
+        _fit(ensemble, config, train)
         banks.append([m.memory_bank.clone() for m in ensemble.positions])
         draws.append(np.random.random())  # the caller's numpy stream goes on where it was
         np.random.seed(outside_seed)

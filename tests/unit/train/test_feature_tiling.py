@@ -1,0 +1,105 @@
+"""``--tiling features``: the trunk once on the whole frame, each position reading its region of the maps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgekit.errors import ConfigError  # noqa: E402
+from edgekit.train.config import TrainConfig  # noqa: E402
+from edgekit.train.ensemble import TiledEnsemble, feature_tiling_problem, to_input  # noqa: E402
+from edgekit.train.fit import _fit  # noqa: E402
+from edgekit.train.infer import predict_frames  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _config(**changes: object) -> TrainConfig:
+    base: dict[str, object] = {"image_size": 64, "tile_size": 32, "stride": 16, "progress": False, "tiling": "features"}
+    return TrainConfig(data=Path("unused"), out=Path("unused"), **{**base, **changes})
+
+
+def _frames(n: int = 3, hw: tuple[int, int] = (64, 64)) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 255, (n, *hw, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("model", ["padim", "patchcore"])
+def test_each_position_reads_its_region_of_the_frames_feature_maps(model: str) -> None:
+    config = _config(model=model)
+    ensemble = TiledEnsemble.build(config)
+    assert ensemble.tiling == "features" and feature_tiling_problem(ensemble) is None
+    frames = to_input(_frames(2))
+    feats, tiles = ensemble.position_inputs(frames)
+    with torch.no_grad():
+        full = ensemble.family.features(ensemble.trunk, frames)
+        per_tile = ensemble.shared_features(tiles)
+    n = ensemble.n_positions
+    for name, value in feats.items():
+        assert value.shape == per_tile[name].shape  # the heads see what they would see from tiles
+        s = 64 // full[name].shape[-2]
+        for p, (y0, x0, y1, x1) in enumerate(ensemble.grid.boxes):
+            for b in range(2):
+                want = full[name][b, :, y0 // s : y1 // s, x0 // s : x1 // s]
+                assert torch.equal(value[b * n + p], want)
+    # the tiles themselves are the frames' pixels, as in image tiling
+    assert torch.equal(tiles[1], frames[0, :, 0:32, 16:48])
+
+
+def test_with_one_tile_the_two_tilings_are_the_same_model() -> None:
+    image = TiledEnsemble.build(_config(tile_size=64, stride=64, tiling="image"))
+    features = TiledEnsemble.build(_config(tile_size=64, stride=64))
+    frames = _frames(4)
+    _fit(image, _config(tile_size=64, stride=64, tiling="image"), frames)
+    _fit(features, _config(tile_size=64, stride=64), frames)
+    a, b = predict_frames(image, frames), predict_frames(features, frames)
+    np.testing.assert_allclose(a.maps, b.maps, rtol=1e-5, atol=1e-5)
+
+
+def test_fitted_features_ensemble_differs_from_image_tiling_only_through_context() -> None:
+    """Across overlapping tiles the two tilings fit different statistics, but rank the same defect first."""
+    frames = _frames(6)
+    results = {}
+    for tiling in ("image", "features"):
+        config = _config(tiling=tiling)
+        ensemble = TiledEnsemble.build(config)
+        _fit(ensemble, config, frames)
+        test = frames[:2].copy()
+        test[1, 20:26, 40:46] = 0  # a dark spot
+        results[tiling] = predict_frames(ensemble, test)
+    for preds in results.values():
+        assert preds.scores[1] > preds.scores[0]
+        spot = np.zeros((64, 64), bool)
+        spot[20:26, 40:46] = True
+        assert preds.maps[1][spot].mean() > preds.maps[1][~spot].mean()
+    assert not np.allclose(results["image"].maps, results["features"].maps)
+
+
+def test_a_grid_off_the_feature_stride_is_one_clear_refusal(tmp_path: Path) -> None:
+    from edgekit.train.fit import train
+
+    config = _config(stride=8)  # tile edges at multiples of 8; blocks.4 has stride 16
+    ensemble = TiledEnsemble.build(config)
+    problem = feature_tiling_problem(ensemble)
+    assert problem is not None and "stride-16" in problem
+    data = tmp_path / "cat"
+    (data / "train" / "good").mkdir(parents=True)
+    import cv2
+
+    for i, frame in enumerate(_frames(4)):
+        cv2.imwrite(str(data / "train" / "good" / f"{i}.png"), frame)
+    with pytest.raises(ConfigError) as info:
+        train(_config(stride=8).with_changes(data=data, out=tmp_path / "run", val_split="from_train"))
+    text = str(info.value)
+    assert "\n" not in text and "--tiling features cannot be built" in text and "--tiling image" in text
+    assert not (tmp_path / "run").exists()

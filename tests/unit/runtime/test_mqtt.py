@@ -135,12 +135,14 @@ def test_bad_sink_settings_are_config_errors(kwargs: dict) -> None:
 
 
 def test_no_broker_at_start_costs_the_caller_nothing() -> None:
-    start = time.monotonic()
     sink = MqttSink(MqttTarget("127.0.0.1", free_port()), reconnect_delay_s=(0.1, 0.5))
+    start = time.monotonic()
     for i in range(5):
         sink.publish("cam0", frame(i, anomalous=i == 2))
-    sink.close(timeout_s=0.2)
+    # publishing only queues: no wait for a connection (paho's connect timeout is seconds). The bound
+    # is loose on purpose (shared CI machines); the counters below are the real check.
     assert time.monotonic() - start < 2.0
+    sink.close(timeout_s=0.2)
     stats = sink.stats()
     assert stats == {
         "published": 6, "delivered": 0, "undelivered": 6, "dropped": 0, "reconnects": 0, "connected": False,

@@ -88,21 +88,13 @@ def plan(categories: list[str], models: list[str], sweep: bool, coreset: bool) -
 
 
 def seam_ratio(maps: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Mean |step| across the 3x3 grid's tile borders over the mean |step| elsewhere, on good images.
+    """The seam ratio (``edgekit.evaluation.seam_ratio``) across the 3x3 grid's borders at 128, 256 and 384.
 
-    Tile borders of 512/256/128 are at 128, 256 and 384 in both axes; ~1 means no visible seam. For single
-    models the same lines are measured as a control.
+    For single models the same lines are measured as a control.
     """
-    good = maps[labels == 0].astype(np.float64)
-    if len(good) == 0:
-        return {"seam_ratio_x": float("nan"), "seam_ratio_y": float("nan")}
-    lines = [b for b in (IMAGE // 4, IMAGE // 2, 3 * IMAGE // 4) if b < good.shape[-1]]
-    out = {}
-    for name, axis in (("seam_ratio_x", 2), ("seam_ratio_y", 1)):
-        step = np.abs(np.diff(good, axis=axis)).mean(axis=(0, 3 - axis))  # [W-1] or [H-1]: step c-1 -> c
-        at = step[[b - 1 for b in lines]].mean()
-        out[name] = round(float(at / max(step.mean(), 1e-12)), 3)
-    return out
+    from edgekit.evaluation import seam_ratio as ratio
+
+    return ratio(maps, labels, (IMAGE // 4, IMAGE // 2, 3 * IMAGE // 4))
 
 
 def run_one(spec: dict[str, Any], data_root: Path, threads: int) -> dict[str, Any]:

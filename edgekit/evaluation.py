@@ -195,3 +195,29 @@ def fit_thresholds(
         ),
         **stats,
     )
+
+
+def seam_ratio(maps: np.ndarray, labels: np.ndarray, lines: tuple[int, ...]) -> dict[str, float]:
+    """How visible tile seams are: the mean |step| of the maps across ``lines`` over the mean |step| anywhere.
+
+    Measured on the good images only (``labels == 0``), along both axes: about 1 means no seam; the
+    zero padding every tile's border features see under image tiling shows as a ratio above 1.
+
+    Args:
+        maps: ``[M, H, W]`` anomaly maps.
+        labels: ``[M]`` 0 good / 1 defective.
+        lines: Pixel offsets of the grid's interior tile edges (e.g. 128, 256, 384 for 512/256/128).
+
+    Returns:
+        ``seam_ratio_x`` and ``seam_ratio_y`` (NaN without good images or lines).
+    """
+    good = maps[labels == 0].astype(np.float64)
+    out = {}
+    for name, axis in (("seam_ratio_x", 2), ("seam_ratio_y", 1)):
+        inside = [b for b in lines if 0 < b < good.shape[axis]] if len(good) else []
+        if not inside:
+            out[name] = float("nan")
+            continue
+        step = np.abs(np.diff(good, axis=axis)).mean(axis=(0, 3 - axis))  # step from pixel c-1 to c
+        out[name] = round(float(step[[b - 1 for b in inside]].mean() / max(step.mean(), 1e-12)), 3)
+    return out

@@ -7,8 +7,9 @@ on 512, lite0, thresholds from held-out images) and measured on the same test fr
   good test images across the grid's interior tile edges (128, 256, 384; about 1 = no seam);
 * speed: the FP32 whole-frame graph (``RUN/graph/frame.xml``) compiled on the CPU in f32 with the
   LATENCY hint and per-node profiling. Frame latency is the median of ``--reps`` synchronous calls.
-  Trunk time is the median per call of the nodes under the trunk's prefix, as OpenVINO's profile
-  counts them.
+  Trunk time is the median per call of the trunk's convolutions in OpenVINO's profile: every
+  (Group)Convolution except the map blurs, the only convolutions outside the trunk. ``--speed-only``
+  re-measures the speed of every trained cell, the two tilings of a category alternating call by call.
 
     .venv/bin/python benchmarks/feature_tiling.py --out build/bench/feature_tiling.json
 """
@@ -64,13 +65,15 @@ def quality(run: Path, data: Path) -> tuple[dict[str, float], np.ndarray]:
     }, test.images
 
 
+def _is_trunk(node: Any) -> bool:
+    return node.node_type in ("Convolution", "GroupConvolution") and "blur" not in node.node_name
+
+
 def speed(run: Path, images: np.ndarray, reps: int) -> dict[str, float]:
     import openvino as ov
 
     from edgekit.artifacts.ir import to_input
 
-    record = json.loads((run / "training.json").read_text())
-    prefix = record["graph"].get("trunk_prefix", "__module.ensemble.trunk")
     core = ov.Core()
     config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": "YES"}
     compiled = core.compile_model(core.read_model(str(run / "graph" / "frame.xml")), "CPU", config)
@@ -84,8 +87,36 @@ def speed(run: Path, images: np.ndarray, reps: int) -> dict[str, float]:
         request.infer({0: inputs[i % len(inputs)]})
         total.append((time.perf_counter() - t0) * 1000)
         infos = request.profiling_info
-        trunk.append(sum(p.real_time.total_seconds() * 1000 for p in infos if p.node_name.startswith(prefix)))
+        trunk.append(sum(p.real_time.total_seconds() * 1000 for p in infos if _is_trunk(p)))
     return {"frame_ms": round(statistics.median(total), 2), "trunk_ms": round(statistics.median(trunk), 2)}
+
+
+def paired_speed(runs: dict[str, Path], images: np.ndarray, reps: int) -> dict[str, dict[str, float]]:
+    """Both tilings' speed, measured call by call in turn (the same load for both)."""
+    import openvino as ov
+
+    from edgekit.artifacts.ir import to_input
+
+    core = ov.Core()
+    config = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": "YES"}
+    requests = {
+        k: core.compile_model(core.read_model(str(r / "graph" / "frame.xml")), "CPU", config).create_infer_request()
+        for k, r in runs.items()
+    }
+    inputs = [to_input(images[i % len(images)]) for i in range(min(len(images), 8))]
+    total: dict[str, list[float]] = {k: [] for k in runs}
+    trunk: dict[str, list[float]] = {k: [] for k in runs}
+    for i in range(reps + 3):
+        for k, request in requests.items():
+            t0 = time.perf_counter()
+            request.infer({0: inputs[i % len(inputs)]})
+            if i >= 3:
+                total[k].append((time.perf_counter() - t0) * 1000)
+                trunk[k].append(sum(p.real_time.total_seconds() * 1000 for p in request.profiling_info if _is_trunk(p)))
+    return {
+        k: {"frame_ms": round(statistics.median(total[k]), 2), "trunk_ms": round(statistics.median(trunk[k]), 2)}
+        for k in runs
+    }
 
 
 def main() -> None:
@@ -97,11 +128,27 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build/bench/feature_tiling")
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "build/bench/feature_tiling.json")
+    parser.add_argument("--speed-only", action="store_true", help="re-measure the speed of trained cells, paired")
     args = parser.parse_args()
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {"cells": {}}
     results["command"] = " ".join(sys.argv)
     results["load_at_start"] = os.getloadavg()[0]
-    for name in args.categories.split(","):
+    for name in args.categories.split(",") if args.speed_only else []:
+        data = data_root(name, args.demo, args.wide)
+        for model in args.models.split(","):
+            keys = {t: f"{name}|{model}|{t}" for t in ("image", "features")}
+            if not all(k in results["cells"] for k in keys.values()):
+                continue
+            runs = {t: args.work / name.replace("/", "_") / f"{model}_{t}" for t in keys}
+            from edgekit.data import load_split, scan_dataset
+
+            grid = json.loads((runs["image"] / "training.json").read_text())["grid"]
+            test = load_split(scan_dataset(data).test[:8], tuple(grid["image_hw"]), what="test")
+            for t, figures in paired_speed(runs, test.images, args.reps).items():
+                results["cells"][keys[t]].update(figures)
+            args.out.write_text(json.dumps(results, indent=2))
+            print(name, model, {t: results["cells"][k] for t, k in keys.items()}, flush=True)
+    for name in [] if args.speed_only else args.categories.split(","):
         data = data_root(name, args.demo, args.wide)
         for model in args.models.split(","):
             for tiling in ("image", "features"):

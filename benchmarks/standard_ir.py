@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -56,6 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgekit.bench.suite import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "build" / "bench" / "standard_ir.json"
@@ -475,26 +476,6 @@ CHILDREN = {"prepare": prepare, "export": export, "quantize": quantize_irs, "bou
 # ------------------------------------------------------------------------------------------------------ parent
 
 
-def _machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {
-        "cores": os.cpu_count(),
-        "cpu": cpu,
-        "mem_gib": round(mem, 1),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_at_start": _load(),
-    }
-
-
 def _versions() -> dict[str, str]:
     from importlib import metadata
 
@@ -781,7 +762,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", *sys.argv]),
         "started_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": _machine(),
+        "machine": machine(),
         "versions": _versions(),
         "git": _git(),
         "settings": {

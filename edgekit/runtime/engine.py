@@ -44,7 +44,7 @@ def _ms(t0: int, t1: int) -> float:
     return (t1 - t0) / 1e6
 
 
-def _reason(error: BaseException) -> str:
+def error_reason(error: BaseException) -> str:
     """One line saying why OpenVINO failed.
 
     OpenVINO's messages start with one ``Exception from src/...cpp:NN:`` line per layer it passed
@@ -118,6 +118,43 @@ def frame_result(
     )
 
 
+def call_tensor(images: list[np.ndarray], batch: int, pad_to: int | None = None) -> np.ndarray:
+    """One call's input ``[k, ...]`` from k <= ``batch`` prepared frames, padded to ``pad_to`` frames if given.
+
+    Raises:
+        DataError: More frames than one call takes.
+    """
+    if len(images) > batch:
+        msg = f"{len(images)} frames for one call; this engine takes at most {batch}"
+        raise DataError(msg)
+    if pad_to is not None and len(images) < pad_to:
+        images = [*images, *[images[-1]] * (pad_to - len(images))]  # results of the padding are ignored
+    if len(images) == 1:
+        return images[0][None]  # a view: one frame per call (the CPU default) copies nothing
+    return np.stack(images)
+
+
+def predict_frame(model: Any, frame: np.ndarray, index: int = 0, timestamp: float = 0.0) -> FrameResult:
+    """One frame through ``model`` synchronously: prepare, one call (``model.infer``), result.
+
+    ``model`` is an :class:`Engine` or a :class:`~edgekit.runtime.remote.RemoteEngine`; the stage
+    timings are the same for both (``infer`` includes reading the outputs).
+
+    Raises:
+        DataError: An unusable frame, a failed call, or a non-finite result (:class:`FrameError`).
+    """
+    t0 = time.perf_counter_ns()
+    image = model.prep(frame)
+    t1 = time.perf_counter_ns()
+    outputs = model.infer(model.batch_tensor([image]))
+    t2 = time.perf_counter_ns()
+    timings = {"prep": _ms(t0, t1), "infer": _ms(t1, t2)}
+    first = {k: v[:1] for k, v in outputs.items()}
+    result = model.finish(first, index, timestamp, tuple(frame.shape[:2]), timings)
+    result.timings_ms["e2e"] = _ms(t0, time.perf_counter_ns())
+    return result
+
+
 class LocalInferQueue:
     """Calls in flight on a compiled model; the callback only copies the outputs (it holds the GIL).
 
@@ -139,7 +176,7 @@ class LocalInferQueue:
             outputs: Outputs | None = read_outputs(request)
             error = ""
         except RuntimeError as failure:  # a failed request: its frames become counted errors
-            outputs, error = None, _reason(failure)
+            outputs, error = None, error_reason(failure)
         self._done(outputs, userdata, error)
 
     def start_async(self, tensor: np.ndarray, userdata: Any) -> None:
@@ -207,7 +244,7 @@ class Engine:
             model = with_batch(stored, shape) if tensor_input else specialize(stored, batch=shape)
             self.compiled = self.core.compile_model(model, self.device, self.config)
         except RuntimeError as error:
-            msg = f"device {self.device} failed to compile the bundle {self.bundle}: {_reason(error)}"
+            msg = f"device {self.device} failed to compile the bundle {self.bundle}: {error_reason(error)}"
             raise DeviceError(msg) from error
         self.compile_s = time.perf_counter() - t0
         self.prep = FramePrep(self.grid.image_hw, strict=strict)
@@ -232,14 +269,7 @@ class Engine:
 
     def batch_tensor(self, images: list[np.ndarray]) -> np.ndarray:
         """One call's input ``uint8 [k, H, W, 3]`` from k <= B prepared frames (padded to B where static)."""
-        if len(images) > self.batch:
-            msg = f"{len(images)} frames for one call; this engine takes at most {self.batch}"
-            raise DataError(msg)
-        if self.static_batch and len(images) < self.batch:
-            images = [*images, *[images[-1]] * (self.batch - len(images))]  # results of the padding are ignored
-        if len(images) == 1:
-            return images[0][None]  # a view: one frame per call (the CPU default) copies nothing
-        return np.stack(images)
+        return call_tensor(images, self.batch, self.batch if self.static_batch else None)
 
     @property
     def precision(self) -> str:
@@ -275,15 +305,11 @@ class Engine:
         Raises:
             DataError: An unusable frame, or a non-finite result (:class:`FrameError`).
         """
+        return predict_frame(self, frame, index, timestamp)
+
+    def infer(self, tensor: np.ndarray) -> Outputs:
+        """One synchronous call on ``tensor`` (from :meth:`batch_tensor`): the four outputs."""
         if self._request is None:
             self._request = self.compiled.create_infer_request()
-        t0 = time.perf_counter_ns()
-        image = self.prep(frame)
-        t1 = time.perf_counter_ns()
-        self._request.infer({0: self.batch_tensor([image])}, share_inputs=True)
-        t2 = time.perf_counter_ns()
-        timings = {"prep": _ms(t0, t1), "infer": _ms(t1, t2)}
-        first = {k: v[:1] for k, v in read_outputs(self._request).items()}
-        result = self.finish(first, index, timestamp, tuple(frame.shape[:2]), timings)
-        result.timings_ms["e2e"] = _ms(t0, time.perf_counter_ns())
-        return result
+        self._request.infer({0: tensor}, share_inputs=True)
+        return read_outputs(self._request)

@@ -29,7 +29,7 @@ import numpy as np
 from edgekit._extras import require
 from edgekit.artifacts.ir import INPUT_NAME, OUTPUT_NAMES, to_input
 from edgekit.errors import ConfigError, DataError, DeviceError
-from edgekit.runtime.engine import Outputs, frame_result
+from edgekit.runtime.engine import Outputs, call_tensor, frame_result, predict_frame
 from edgekit.runtime.frames import FramePrep
 from edgekit.runtime.result import FrameResult
 
@@ -192,12 +192,7 @@ class RemoteEngine:
 
     def batch_tensor(self, images: list[np.ndarray]) -> np.ndarray:
         """One call's ``uint8 [k, H, W, 3]`` from k <= B prepared frames (padded where the batch is fixed)."""
-        if len(images) > self.batch:
-            msg = f"{len(images)} frames for one call; this engine takes at most {self.batch}"
-            raise DataError(msg)
-        if self.fixed_batch is not None and len(images) < self.fixed_batch:
-            images = [*images, *[images[-1]] * (self.fixed_batch - len(images))]
-        return images[0][None] if len(images) == 1 else np.stack(images)
+        return call_tensor(images, self.batch, self.fixed_batch)
 
     def infer(self, frames: np.ndarray) -> Outputs:
         """One call: ``uint8 [k, H, W, 3]`` BGR frames -> the four outputs of the k frames.
@@ -224,16 +219,7 @@ class RemoteEngine:
 
     def predict(self, frame: np.ndarray, index: int = 0, timestamp: float = 0.0) -> FrameResult:
         """Run one frame synchronously (as :meth:`Engine.predict`)."""
-        t0 = time.perf_counter_ns()
-        image = self.prep(frame)
-        t1 = time.perf_counter_ns()
-        outputs = self.infer(self.batch_tensor([image]))
-        t2 = time.perf_counter_ns()
-        timings = {"prep": (t1 - t0) / 1e6, "infer": (t2 - t1) / 1e6}
-        first = {k: v[:1] for k, v in outputs.items()}
-        result = self.finish(first, index, timestamp, tuple(frame.shape[:2]), timings)
-        result.timings_ms["e2e"] = (time.perf_counter_ns() - t0) / 1e6
-        return result
+        return predict_frame(self, frame, index, timestamp)
 
     def finish(
         self,

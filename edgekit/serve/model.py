@@ -40,7 +40,7 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from edgekit.artifacts.ir import ANOMALY_MAP, INPUT_NAME, OUTPUT_NAMES, PRED_LABEL, PRED_MASK, PRED_SCORE, to_input
 from edgekit.devices import PerformanceHint
 from edgekit.errors import DataError
-from edgekit.runtime.engine import Engine, Outputs, read_outputs
+from edgekit.runtime.engine import Engine, Outputs, error_reason, read_outputs
 from edgekit.runtime.frames import FramePrep
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ class Batcher:
             try:
                 request.start_async({0: tensor}, share_inputs=True)
             except RuntimeError as error:
-                self._finish(idle, request, items, None, str(error).strip().splitlines()[-1], started)
+                self._finish(idle, request, items, None, error_reason(error), started)
 
     def _done(self, userdata: tuple[Any, ...]) -> None:
         # an OpenVINO thread holding the GIL: copy the outputs, hand them to the event loop
@@ -247,7 +247,7 @@ class Batcher:
             outputs: Outputs | None = read_outputs(request)
             error = ""
         except RuntimeError as failure:
-            outputs, error = None, str(failure).strip().splitlines()[-1]
+            outputs, error = None, error_reason(failure)
         loop.call_soon_threadsafe(self._finish, idle, request, items, outputs, error, started)
 
     def _finish(

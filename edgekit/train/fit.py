@@ -110,6 +110,11 @@ def _hold_out(config: TrainConfig, train: LoadedSplit) -> tuple[LoadedSplit, Loa
     return subset(fit_idx), subset(val_idx), f"{n_val} good training images held out (from_train)"
 
 
+def _validation_folder(config: TrainConfig) -> Path | None:
+    """The held-out validation folder: ``--val-data``, else the one found next to the data (or None)."""
+    return Path(config.val_data) if config.val_data is not None else validation_folder(Path(config.data))
+
+
 def _validation(
     config: TrainConfig, train: LoadedSplit, test: LoadedSplit | None
 ) -> tuple[LoadedSplit, LoadedSplit, str, ValSplit]:
@@ -119,7 +124,7 @@ def _validation(
         DataError: The asked-for validation images do not exist, or too few training images remain.
     """
     grid, wanted = config.grid, config.val_split
-    folder = Path(config.val_data) if config.val_data is not None else validation_folder(Path(config.data))
+    folder = _validation_folder(config)
     if wanted is ValSplit.VALIDATION or (wanted is ValSplit.AUTO and folder is not None):
         if folder is None:
             data = Path(config.data)
@@ -204,7 +209,7 @@ def train(config: TrainConfig) -> TrainResult:
         "n_val": len(val_split.images),
         "val_source": val_source,
         "val_split": val_used.value,
-        "val_folder": str(Path(val_split.samples[0].path).parents[2]) if val_used is ValSplit.VALIDATION else None,
+        "val_folder": str(Path(_validation_folder(config)).resolve()) if val_used is ValSplit.VALIDATION else None,
         "val_split_asked": config.val_split.value,
         "val_files": [str(sample.path) for sample in val_split.samples],
         "skipped": [list(s) for s in train_split.skipped + (test_split.skipped if test_split else ())],

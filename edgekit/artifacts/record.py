@@ -2,9 +2,10 @@
 
 A run folder holds this record, ``trunk.safetensors`` (the shared frozen backbone), one
 ``positions/pNN.safetensors`` per tile position (that position's own state: PaDiM Gaussians,
-PatchCore memory bank, a trained student ...) and ``graph/frame.xml|bin``, the FP32 whole-frame
-OpenVINO graph (raw map and score out) that the export stage quantizes and finishes. No pickles. Every file is listed
-with its SHA-256.
+PatchCore memory bank, a trained student ...), ``shared.safetensors`` where state is fitted once
+for all positions (PaDiM's per-frame-location Gaussians with ``--tiling features``) and
+``graph/frame.xml|bin``, the FP32 whole-frame OpenVINO graph (raw map and score out) that the
+export stage quantizes and finishes. No pickles. Every file is listed with its SHA-256.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ class TrainingRecord:
     created_utc: str
     graph: dict[str, Any] = field(default_factory=dict)
     graph_files: tuple[FileEntry, ...] = ()
+    shared: FileEntry | None = None
     schema_version: int = SCHEMA_VERSION
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -145,6 +147,7 @@ class TrainingRecord:
             ("trunk.path", self.trunk.path),
             *((f"positions[{i}].path", e.path) for i, e in enumerate(self.positions)),
             *((f"graph_files[{i}].path", e.path) for i, e in enumerate(self.graph_files)),
+            *((("shared.path", self.shared.path),) if self.shared is not None else ()),
         ]
         check_listed_files(listed, "training record")
         graph_paths = {e.path for e in self.graph_files}
@@ -193,6 +196,7 @@ class TrainingRecord:
                 created_utc=data["created_utc"],
                 graph=dict(data.get("graph", {})),
                 graph_files=tuple(FileEntry(**g) for g in data.get("graph_files", ())),
+                shared=FileEntry(**data["shared"]) if data.get("shared") else None,
                 schema_version=data["schema_version"],
                 extra=dict(data.get("extra", {})),
             )
@@ -211,6 +215,7 @@ class TrainingRecord:
             msg = f"training record {run / RECORD_NAME}: {error}"
             raise ArtifactError(msg) from error
         if verify:
-            for entry in (record.trunk, *record.positions, *record.graph_files):
+            shared = (record.shared,) if record.shared is not None else ()
+            for entry in (record.trunk, *record.positions, *record.graph_files, *shared):
                 verify_file(run, entry.path, entry.sha256, "run folder")
         return record

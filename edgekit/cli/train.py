@@ -123,17 +123,20 @@ def command(
     record = train(config).record
     t = record.thresholds
     skipped = record.data["skipped"]
+    state = f"{max(record.position_state_bytes) / 2**20:.1f} MiB/position"
+    if record.shared is not None:  # fitted once per frame location, not per position
+        state = f"{record.shared.bytes / 2**20:.1f} MiB shared"
     click.echo(
         format_rows(
             [
-                ("run", "model", "backbone", "grid", "train imgs", "state/position", "train s", "peak RSS"),
+                ("run", "model", "backbone", "grid", "train imgs", "head state", "train s", "peak RSS"),
                 (
                     out,
                     record.model,
                     record.backbone,
                     record.grid,
                     record.data["n_train"],
-                    f"{max(record.position_state_bytes) / 2**20:.1f} MiB",
+                    state,
                     fmt(record.timing["total_s"], 1),
                     f"{record.timing['peak_rss_mb']:.0f} MiB",
                 ),

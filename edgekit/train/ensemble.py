@@ -28,6 +28,10 @@ logger = logging.getLogger(__name__)
 IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)
 IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 
+#: Input pixels per trunk call outside tracing (about 32 tiles of 256): bounds the trunk's
+#: activations whatever the number of frames x positions, or the size of a whole frame.
+TRUNK_PIXELS = 2 * 2**20
+
 
 def feature_tiling_problem(ensemble: TiledEnsemble) -> str | None:
     """Why ``--tiling features`` can't be built for this ensemble's grid, or None if it can.
@@ -87,6 +91,9 @@ class TiledEnsemble(torch.nn.Module):
         self.trunk = trunk
         self.positions = torch.nn.ModuleList(positions)
         self.join_weights = JoinWeights.UNIFORM
+        #: Head state fitted once for all positions (PaDiM's per-frame-location Gaussians with
+        #: ``--tiling features``); empty when every position owns its state.
+        self.shared: dict[str, torch.Tensor] = {}
         #: How tile maps become a frame map and score (see :mod:`edgekit.train.graph`); set by training
         #: once the join order is resolved, and by ``load_run`` from the record.
         self.join: dict[str, object] = {
@@ -143,10 +150,28 @@ class TiledEnsemble(torch.nn.Module):
         """Number of tile positions."""
         return len(self.positions)
 
+    def trunk_features(self, x: torch.Tensor) -> Features:
+        """The trunk on ``[M, 3, h, w]`` inputs, in calls of at most :data:`TRUNK_PIXELS` (one call when traced)."""
+        per_call = max(1, TRUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        with torch.no_grad():
+            if torch.jit.is_tracing() or x.shape[0] <= per_call:
+                return self.family.features(self.trunk, x)
+            parts = [self.family.features(self.trunk, x[i : i + per_call]) for i in range(0, x.shape[0], per_call)]
+        return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
+
     def shared_features(self, x: torch.Tensor) -> Features:
         """The trunk's pass over ``[B*N, 3, T, T]`` tiles, once for all positions."""
-        with torch.no_grad():
-            return self.family.features(self.trunk, x)
+        return self.trunk_features(x)
+
+    @property
+    def fits_per_frame_location(self) -> bool:
+        """True where training fits the heads' state once per frame location (``features`` tiling, PaDiM)."""
+        return self.tiling == "features" and self.family.frame_state
+
+    @property
+    def frame_level(self) -> bool:
+        """True where the heads' state is per frame location (held in :attr:`shared`), not per position."""
+        return bool(self.shared)
 
     @property
     def tiling(self) -> str:
@@ -169,8 +194,7 @@ class TiledEnsemble(torch.nn.Module):
 
         The grid must suit it (:func:`feature_tiling_problem`; training checks before fitting).
         """
-        with torch.no_grad():
-            full = self.family.features(self.trunk, frames)
+        full = self.trunk_features(frames)
         h = frames.shape[-2]
         out = {}
         for name, value in full.items():
@@ -199,7 +223,13 @@ class TiledEnsemble(torch.nn.Module):
 
         Returns:
             Maps ``[B, N, T, T]`` and tile scores ``[B, N]``.
+
+        Raises:
+            ValueError: The heads' state is per frame location (``--tiling features``): use whole frames.
         """
+        if self.frame_level:
+            msg = "this ensemble's heads are fitted per frame location (--tiling features): predict on whole frames"
+            raise ValueError(msg)
         feats = self.shared_features(x)
         maps, scores = [], []
         for p, model in enumerate(self.positions):

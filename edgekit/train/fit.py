@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,8 +49,27 @@ class TrainResult:
     ensemble: TiledEnsemble
 
 
+def _fit_frame(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> None:
+    """State fitted once per frame location (PaDiM with ``--tiling features``): the trunk on whole frames."""
+    family, model = ensemble.family, ensemble.positions[0]
+    acc = None
+    bar = tqdm(total=len(images), desc="features", unit="img", disable=not config.progress, leave=False)
+    with torch.no_grad():
+        for start in range(0, len(images), config.batch_size):
+            full = ensemble.trunk_features(to_input(images[start : start + config.batch_size]))
+            if acc is None:
+                acc = family.frame_accumulator(model, full)
+            family.frame_observe(acc, model, full)
+            bar.update(min(config.batch_size, len(images) - start))
+    bar.close()
+    ensemble.shared = family.frame_finish(acc)
+
+
 def _fit(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> None:
     """Fitted models (PaDiM, PatchCore): one trunk pass per batch of frames, then each position's fit."""
+    if ensemble.fits_per_frame_location:
+        _fit_frame(ensemble, config, images)
+        return
     family = ensemble.family
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not config.progress, leave=False)
     for start in range(0, len(images), config.batch_size):
@@ -116,7 +136,7 @@ def _validation_folder(config: TrainConfig) -> Path | None:
 
 
 def _validation(
-    config: TrainConfig, train: LoadedSplit, test: LoadedSplit | None
+    config: TrainConfig, train: LoadedSplit, load_test: Callable[[], LoadedSplit | None]
 ) -> tuple[LoadedSplit, LoadedSplit, str, ValSplit]:
     """Split off the validation set: (fit split, validation split, source sentence, the split used).
 
@@ -137,11 +157,13 @@ def _validation(
         split = load_split(scan_validation(folder), grid.image_hw, min_hw=grid.tile_hw, what="validation split")
         source = f"{len(split.images)} held-out validation images from {folder} ({int(split.labels.sum())} anomalous)"
         return train, split, source, ValSplit.VALIDATION
-    if wanted is ValSplit.SAME_AS_TEST and test is not None:
+    test = load_test() if wanted is ValSplit.SAME_AS_TEST else None
+    if test is not None:
         return train, test, "the test split (anomalib's same_as_test: optimistic)", ValSplit.SAME_AS_TEST
     held = _hold_out(config, train)
     if held is not None:
         return (*held, ValSplit.FROM_TRAIN)
+    test = load_test() if wanted is ValSplit.AUTO else None
     if wanted is ValSplit.AUTO and test is not None:
         logger.warning(
             "only %d training images: too few to hold any out; thresholds are fitted on the TEST split "
@@ -176,8 +198,14 @@ def train(config: TrainConfig) -> TrainResult:
     dataset = scan_dataset(config.data)
     image_hw = grid.image_hw
     train_split = load_split(dataset.train, image_hw, min_hw=grid.tile_hw, what="train split")
-    test_split = load_split(dataset.test, image_hw, min_hw=grid.tile_hw, what="test split") if dataset.test else None
-    fit_split, val_split, val_source, val_used = _validation(config, train_split, test_split)
+    test_split: list[LoadedSplit] = []  # read only where thresholds come from it (5 MP test frames are GBs)
+
+    def load_test() -> LoadedSplit | None:
+        if dataset.test and not test_split:
+            test_split.append(load_split(dataset.test, image_hw, min_hw=grid.tile_hw, what="test split"))
+        return test_split[0] if test_split else None
+
+    fit_split, val_split, val_source, val_used = _validation(config, train_split, load_test)
     logger.info("thresholds from %s", val_source)
     if val_split.labels.sum() == 0:
         logger.warning("validation has no anomalies: thresholds fall back to the normal-score quantile")
@@ -212,7 +240,7 @@ def train(config: TrainConfig) -> TrainResult:
         "val_folder": str(Path(_validation_folder(config)).resolve()) if val_used is ValSplit.VALIDATION else None,
         "val_split_asked": config.val_split.value,
         "val_files": [str(sample.path) for sample in val_split.samples],
-        "skipped": [list(s) for s in train_split.skipped + (test_split.skipped if test_split else ())],
+        "skipped": [list(s) for s in train_split.skipped + (test_split[0].skipped if test_split else ())],
         "conversions": train_split.conversions,
     }
     timing = {

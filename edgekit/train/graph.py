@@ -80,8 +80,19 @@ def _swap_blurs(module: torch.nn.Module) -> None:
             _swap_blurs(child)
 
 
+def _mahalanobis(delta: torch.Tensor, inv_cov: torch.Tensor) -> torch.Tensor:
+    """``sqrt(max(d^T S^-1 d, 0))`` of ``delta [..., P, C]`` against ``inv_cov [..., P, C, C]`` -> ``[..., P]``."""
+    d = delta.unsqueeze(-2)  # [..., P, 1, C]
+    return (torch.matmul(d, inv_cov) * d).sum(dim=(-2, -1)).clamp(min=0).sqrt()
+
+
 class PadimHeads(torch.nn.Module):
     """All N PaDiM heads as one batched Mahalanobis distance (any number of frames per call).
+
+    Per position (``image`` tiling): the positions' Gaussians stacked, ``mean [N, C, P]`` and
+    ``inv_cov [N, P, C, C]``. Per frame location (``features`` tiling, :attr:`frame_level`): the
+    ensemble's shared Gaussians, ``mean [C, Hf*Wf]`` and ``inv_cov [Hf*Wf, C, C]``, stored once
+    however many positions cover a patch.
 
     Args:
         ensemble: A fitted PaDiM ensemble (every position shares ``idx``).
@@ -98,25 +109,39 @@ class PadimHeads(torch.nn.Module):
         # is named after the head (export quantizes the trunk only, by node name)
         object.__setattr__(self, "_first", first)
         self.n = ensemble.n_positions
-        self.register_buffer("mean", torch.stack([m.gaussian.mean for m in ensemble.positions]))  # [N, C, P]
-        self.register_buffer(
-            "inv_cov", torch.stack([m.gaussian.inv_covariance for m in ensemble.positions])
-        )  # [N, P, C, C]
+        self.frame_level = ensemble.frame_level
+        if self.frame_level:
+            mean, inv = ensemble.shared["mean"], ensemble.shared["inv_covariance"]
+            self.register_buffer("mean", mean.reshape(mean.shape[0], -1))  # [C, P]
+            self.register_buffer("inv_cov", inv.reshape(-1, *inv.shape[-2:]))  # [P, C, C]
+        else:
+            self.register_buffer("mean", torch.stack([m.gaussian.mean for m in ensemble.positions]))  # [N, C, P]
+            self.register_buffer(
+                "inv_cov", torch.stack([m.gaussian.inv_covariance for m in ensemble.positions])
+            )  # [N, P, C, C]
         self.blur = _separable(first.anomaly_map_generator.blur)
 
     def raw(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Distances ``[B*N, 1, h, w]`` at feature resolution."""
+        """Distances ``[B*N, 1, h, w]`` at feature resolution from every position's features (per-position state)."""
         emb = self._first.generate_embedding(feats)  # [B*N, C, h, w]
         _, c, h, w = emb.shape
         delta = emb.reshape(-1, self.n, c, h * w) - self.mean.unsqueeze(0)  # [B, N, C, P]
-        delta = delta.permute(0, 1, 3, 2).unsqueeze(-2)  # [B, N, P, 1, C]
-        d2 = (torch.matmul(delta, self.inv_cov.unsqueeze(0)) * delta).sum(dim=(-2, -1))  # [B, N, P]
-        return d2.clamp(min=0).sqrt().reshape(-1, 1, h, w)
+        return _mahalanobis(delta.transpose(-2, -1), self.inv_cov.unsqueeze(0)).reshape(-1, 1, h, w)
+
+    def frame_raw(self, full: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Distances ``[B, 1, Hf, Wf]`` of whole frames from the frame's feature maps (per-location state)."""
+        emb = self._first.generate_embedding(full)  # [B, C, Hf, Wf]
+        b, c, h, w = emb.shape
+        delta = emb.reshape(b, c, h * w) - self.mean.unsqueeze(0)  # [B, C, P]
+        return _mahalanobis(delta.transpose(-2, -1), self.inv_cov.unsqueeze(0)).reshape(b, 1, h, w)
+
+    def upsample_blur(self, raw: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """The map anomalib makes from a raw one: bilinear upsample to ``size``, then its blur."""
+        return self.blur(F.interpolate(raw, size=size, mode="bilinear", align_corners=False))
 
     def tile_maps(self, feats: dict[str, torch.Tensor], tile_hw: tuple[int, int]) -> torch.Tensor:
         """Maps ``[B*N, 1, T, T]``: anomalib's upsample and blur per tile."""
-        dist = F.interpolate(self.raw(feats), size=tile_hw, mode="bilinear", align_corners=False)
-        return self.blur(dist)
+        return self.upsample_blur(self.raw(feats), tile_hw)
 
 
 class Join(torch.nn.Module):
@@ -185,7 +210,10 @@ def feature_factor(ensemble: TiledEnsemble) -> int | None:
     t_h, t_w = ensemble.grid.tile_hw
     with torch.no_grad():
         x = torch.zeros(1, 3, t_h, t_w)
-        raw = ensemble.family.raw_map(ensemble.positions[0], ensemble.shared_features(x))
+        if ensemble.frame_level:  # the positions hold no state of their own; the raw map is the embedding's grid
+            raw = ensemble.positions[0].generate_embedding(ensemble.shared_features(x))
+        else:
+            raw = ensemble.family.raw_map(ensemble.positions[0], ensemble.shared_features(x))
     if raw is None:
         return None
     h, w = raw.shape[-2:]
@@ -287,8 +315,26 @@ class FrameGraph(torch.nn.Module):
         stacked = torch.stack(out, dim=1)  # [B, N, 1, h, w]
         return stacked.reshape(-1, *stacked.shape[2:])
 
+    def _frame_level(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Joined map and tile maxima from per-frame-location PaDiM state (``features`` tiling).
+
+        Every position's raw map is its window of one frame map, so the frame-order join (a weighted
+        mean of equal values) is that map itself; tile order cuts the windows and joins as usual.
+        """
+        raw = self.padim.frame_raw(self.ensemble.trunk_features((frames - self.mean) / self.std))
+        if self.order is JoinOrder.FRAME:
+            return self.padim.upsample_blur(raw, self.grid.image_hw), None
+        s = self.grid.image_hw[0] // raw.shape[-2]
+        windows = torch.stack([raw[:, :, y0 // s : y1 // s, x0 // s : x1 // s] for y0, x0, y1, x1 in self.boxes], 1)
+        t_maps = self.padim.upsample_blur(windows.reshape(-1, 1, *windows.shape[-2:]), self.grid.tile_hw)
+        per_frame = t_maps.reshape(-1, self.n, *t_maps.shape[-2:])
+        return self.join(per_frame), per_frame.amax(dim=(-2, -1))
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw joined map ``[B, 1, H, W]`` and raw score ``[B]``."""
+        if self.padim is not None and self.padim.frame_level:
+            amap, tile_max = self._frame_level(frames)
+            return self._finish(amap, tile_max)
         feats, tiles = self.ensemble.position_inputs((frames - self.mean) / self.std)
         if self.order is JoinOrder.FRAME:
             raw = self.padim.raw(feats) if self.padim is not None else self._position_maps(feats, tiles, raw=True)
@@ -304,6 +350,10 @@ class FrameGraph(torch.nn.Module):
             per_frame = t_maps.reshape(-1, self.n, *t_maps.shape[-2:])
             amap = self.join(per_frame)
             tile_max = per_frame.amax(dim=(-2, -1))  # [B, N]
+        return self._finish(amap, tile_max)
+
+    def _finish(self, amap: torch.Tensor, tile_max: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Seam smoothing and the score rule."""
         if self.seams is not None:
             amap = self.seams(amap)
         if self.rule is ScoreRule.MEAN_OF_TILE_MAX:

@@ -22,6 +22,7 @@ torch = require("torch", "train")
 safetensors_torch = require("safetensors.torch", "train")
 
 TRUNK_FILE = "trunk.safetensors"
+SHARED_FILE = "shared.safetensors"
 
 
 def package_versions() -> dict[str, str]:
@@ -54,9 +55,7 @@ def position_state(ensemble: TiledEnsemble, p: int) -> dict[str, Any]:
     """A position's own state dict (its trunk keys and constant blur kernels left out)."""
     prefix = ensemble.family.trunk_prefix()
     return {
-        k: v
-        for k, v in ensemble.positions[p].state_dict().items()
-        if not k.startswith(prefix) and not _is_constant(k)
+        k: v for k, v in ensemble.positions[p].state_dict().items() if not k.startswith(prefix) and not _is_constant(k)
     }
 
 
@@ -112,6 +111,9 @@ def save_run(
             rel = f"positions/p{p:02d}.safetensors"
             entries.append(replace(_save(position_state(ensemble, p), tmp / rel), path=rel))
             state_bytes.append(ensemble.family.state_bytes(ensemble.positions[p]))
+        shared = None
+        if ensemble.shared:
+            shared = replace(_save(ensemble.shared, tmp / SHARED_FILE), path=SHARED_FILE)
         graph = write_graph(ensemble, tmp / "graph", ensemble.join)
         graph_files = tuple(
             FileEntry(path=rel, sha256=sha256_file(tmp / rel), bytes=(tmp / rel).stat().st_size)
@@ -134,6 +136,7 @@ def save_run(
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             graph=graph,
             graph_files=graph_files,
+            shared=shared,
         )
         record.save(tmp)
     return record
@@ -190,6 +193,8 @@ def load_run(run: Path) -> tuple[TrainingRecord, TiledEnsemble]:
     config = config_from_record(record, run)
     ensemble = TiledEnsemble.build(config, pretrained=False)
     ensemble.trunk.load_state_dict(safetensors_torch.load_file(str(run / record.trunk.path)))
+    if record.shared is not None:
+        ensemble.shared = safetensors_torch.load_file(str(run / record.shared.path))
     for p, entry in enumerate(record.positions):
         state = safetensors_torch.load_file(str(run / entry.path))
         result = ensemble.positions[p].load_state_dict(state, strict=False)

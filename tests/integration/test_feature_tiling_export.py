@@ -22,6 +22,13 @@ def test_features_tiling_bundle_agrees_with_the_torch_run(known_data: Path, edge
     assert result.exit_code == 0, result.output
     record = json.loads((run / "training.json").read_text())
     assert record["graph"]["join"]["tiling"] == "features" and record["options"]["tiling"] == "features"
+    if model == "padim":  # one Gaussian per frame location, listed and hashed; positions keep only idx
+        assert record["shared"]["path"] == "shared.safetensors"
+        assert (run / "shared.safetensors").stat().st_size == record["shared"]["bytes"]
+        assert max(record["position_state_bytes"]) < 1024 < record["shared"]["bytes"]
+        assert "MiB shared" in result.output
+    else:
+        assert record["shared"] is None
     result = edgekit(["export", run, "--out", bundle, "--precision", "fp32"])
     assert result.exit_code == 0, result.output
 
@@ -40,3 +47,10 @@ def test_features_tiling_bundle_agrees_with_the_torch_run(known_data: Path, edge
     labels = raw.scores >= th["image_threshold"]
     assert [r.label for r in results] == labels.tolist()
     assert {r.label for r in results} == {True, False}
+    if model == "padim":  # the shared file is checked like every other
+        from edgekit.errors import ArtifactError
+
+        shared = run / "shared.safetensors"
+        shared.write_bytes(shared.read_bytes()[:-8] + b"\0" * 8)
+        with pytest.raises(ArtifactError, match=r"shared\.safetensors"):
+            load_run(run)

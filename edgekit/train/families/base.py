@@ -110,6 +110,9 @@ class Family(ABC):
     trained: ClassVar[bool] = False
     #: Attribute of the anomalib model holding its frozen pretrained part.
     trunk_attr: ClassVar[str] = "feature_extractor"
+    #: True where, with ``--tiling features``, positions covering one frame patch would fit the same
+    #: state, so it is fitted once per frame location (``frame_accumulator/observe/finish``).
+    frame_state: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config
@@ -155,6 +158,18 @@ class Family(ABC):
         """Turn collected features into the position's state (fitted models)."""
         raise NotImplementedError
 
+    def frame_accumulator(self, model: torch.nn.Module, full: Features) -> Any:
+        """An empty per-frame-location accumulator for frame feature maps ``full`` (``frame_state`` families)."""
+        raise NotImplementedError
+
+    def frame_observe(self, acc: Any, model: torch.nn.Module, full: Features) -> None:
+        """Merge one batch of frame feature maps into ``acc`` (``frame_state`` families)."""
+        raise NotImplementedError
+
+    def frame_finish(self, acc: Any) -> dict[str, torch.Tensor]:
+        """The ensemble's shared state from ``acc`` (``frame_state`` families)."""
+        raise NotImplementedError
+
     def make_optimizer(self, model: torch.nn.Module) -> Any:
         """The optimizer anomalib uses for this model (trained models)."""
         raise NotImplementedError
@@ -188,6 +203,4 @@ class Family(ABC):
     def state_bytes(self, model: torch.nn.Module) -> int:
         """Bytes of the position's own state (what the trunk does not share)."""
         prefix = self.trunk_prefix()
-        return sum(
-            t.numel() * t.element_size() for k, t in model.state_dict().items() if not k.startswith(prefix)
-        )
+        return sum(t.numel() * t.element_size() for k, t in model.state_dict().items() if not k.startswith(prefix))

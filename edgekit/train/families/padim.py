@@ -1,8 +1,15 @@
 """PaDiM per position: anomalib's ``PadimModel`` with a shared trunk.
 
-Each position keeps anomalib's own Gaussian (mean ``[C, P]`` and inverse covariance ``[P, C, C]``,
-fitted by anomalib's ``MultiVariateGaussian``). The random feature subset ``idx`` is drawn from the
-same seed for every position, so the embedding is computed once per batch for all positions.
+Each position keeps anomalib's own Gaussian (mean ``[C, P]`` and inverse covariance ``[P, C, C]``),
+the same numbers anomalib's ``MultiVariateGaussian`` fits, but accumulated batch by batch
+(:class:`~edgekit.train.gaussian.GaussianAccumulator`) instead of from a memory bank of every
+embedding. The random feature subset ``idx`` is drawn from the same seed for every position, so the
+embedding is computed once per batch for all positions.
+
+With ``--tiling features`` every position reads its window of one frame embedding, so positions
+that cover the same patch would fit the same Gaussian: it is fitted once per frame location
+(:meth:`PadimFamily.frame_accumulator`) and kept in the ensemble's ``shared`` state, and the
+positions hold only ``idx``.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from edgekit._extras import require
 from edgekit.errors import ConfigError
 from edgekit.train.config import ModelName, TrainConfig
 from edgekit.train.families.base import Family, Features, feature_layers, register
+from edgekit.train.gaussian import GaussianAccumulator
 
 if TYPE_CHECKING:
     import torch
@@ -48,13 +56,42 @@ class PadimFamily(Family):
         """Trunk outputs per layer."""
         return trunk(tiles)
 
+    #: Positions covering the same frame patch fit one Gaussian with ``--tiling features``.
+    frame_state = True
+
     def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:  # noqa: ARG002
-        """Append the position's embeddings to anomalib's ``memory_bank``."""
-        model.memory_bank.append(model.generate_embedding(feats))
+        """Merge the position's embeddings into its running Gaussian (no memory bank)."""
+        emb = model.generate_embedding(feats)
+        acc = model.__dict__.get("_gaussian_acc")
+        if acc is None:
+            acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3])
+            model.__dict__["_gaussian_acc"] = acc
+        acc.add(emb.flatten(2))
 
     def finish(self, model: torch.nn.Module) -> None:
-        """Anomalib's ``PadimModel.fit``: mean and inverse covariance per patch."""
-        model.fit()
+        """Mean and inverse covariance per patch, as anomalib's ``PadimModel.fit`` computes them."""
+        acc = model.__dict__.pop("_gaussian_acc", None)
+        if acc is None:
+            msg = "PaDiM position has no training embeddings to fit"
+            raise ValueError(msg)
+        model.gaussian.mean, model.gaussian.inv_covariance = acc.finish()
+
+    def frame_accumulator(self, model: torch.nn.Module, full: Features) -> GaussianAccumulator:
+        """An empty accumulator for the frame embedding of ``full`` (frame-level feature maps)."""
+        emb = model.generate_embedding(full)
+        acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3])
+        acc.hw = tuple(emb.shape[-2:])
+        return acc
+
+    def frame_observe(self, acc: GaussianAccumulator, model: torch.nn.Module, full: Features) -> None:
+        """Merge one batch of frame embeddings ``[B, C, Hf, Wf]`` (every frame location at once)."""
+        acc.add(model.generate_embedding(full).flatten(2))
+
+    def frame_finish(self, acc: GaussianAccumulator) -> dict[str, torch.Tensor]:
+        """The shared state: ``mean [C, Hf, Wf]`` and ``inv_covariance [Hf, Wf, C, C]``."""
+        mean, inv = acc.finish()
+        h, w = acc.hw
+        return {"mean": mean.reshape(-1, h, w), "inv_covariance": inv.reshape(h, w, *inv.shape[1:])}
 
     def predict(
         self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor

@@ -103,3 +103,70 @@ def test_a_grid_off_the_feature_stride_is_one_clear_refusal(tmp_path: Path) -> N
     text = str(info.value)
     assert "\n" not in text and "--tiling features cannot be built" in text and "--tiling image" in text
     assert not (tmp_path / "run").exists()
+
+
+# --- PaDiM fitted once per frame location -------------------------------------------------------
+
+
+def _fit_per_position(config: TrainConfig, frames: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> TiledEnsemble:
+    """The same features-tiling ensemble with every position fitting its own copy of the statistics."""
+    from edgekit.train.families.padim import PadimFamily
+
+    with monkeypatch.context() as m:
+        m.setattr(PadimFamily, "frame_state", False)
+        ensemble = TiledEnsemble.build(config)
+        _fit(ensemble, config, frames)
+        assert not ensemble.shared and not ensemble.frame_level  # per-position Gaussians, as before
+    return ensemble
+
+
+@pytest.mark.parametrize("order", ["frame", "tile"])
+def test_padim_state_is_fitted_once_per_frame_location_with_the_per_position_result(
+    order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = _config()
+    frames, test = _frames(5), _frames(2)[:, ::-1].copy()
+    once = TiledEnsemble.build(config)
+    _fit(once, config, frames)
+    assert once.frame_level and set(once.shared) == {"mean", "inv_covariance"}
+    mean, inv = once.shared["mean"], once.shared["inv_covariance"]
+    assert mean.shape[-2:] == (8, 8) and inv.shape[:2] == (8, 8)  # one Gaussian per 1/8 frame location
+    for model in once.positions:  # the positions keep only their feature subset
+        assert model.gaussian.mean.numel() == 0 and model.gaussian.inv_covariance.numel() == 0
+    copies = _fit_per_position(config, frames, monkeypatch)
+    # every position's own Gaussian is its window of the frame's
+    for p, (y0, x0, y1, x1) in enumerate(config.grid.boxes):
+        own = copies.positions[p].gaussian
+        window = inv[y0 // 8 : y1 // 8, x0 // 8 : x1 // 8].reshape(-1, *inv.shape[-2:])
+        torch.testing.assert_close(own.inv_covariance, window, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(own.mean, mean[:, y0 // 8 : y1 // 8, x0 // 8 : x1 // 8].reshape(mean.shape[0], -1))
+    for ensemble in (once, copies):
+        ensemble.join = {**ensemble.join, "order": order}
+    a, b = predict_frames(once, test), predict_frames(copies, test)
+    np.testing.assert_allclose(a.maps, b.maps, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-4)
+
+
+def test_a_frame_level_ensemble_refuses_tile_batches_in_one_line() -> None:
+    config = _config()
+    ensemble = TiledEnsemble.build(config)
+    _fit(ensemble, config, _frames(3))
+    with pytest.raises(ValueError, match="predict on whole frames") as info:
+        ensemble.predict_tiles(np.zeros((1, ensemble.n_positions, 32, 32, 3), np.uint8))
+    assert "\n" not in str(info.value)
+
+
+def test_the_trunk_in_chunks_gives_the_one_call_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.train.ensemble as module
+
+    ensemble = TiledEnsemble.build(_config(tiling="image"))
+    x = to_input(_frames(7, (32, 32)))
+    whole = ensemble.trunk_features(x)
+    monkeypatch.setattr(module, "TRUNK_PIXELS", 2 * 32 * 32)  # 2 tiles per call: 4 calls
+    calls = []
+    features = ensemble.family.features
+    monkeypatch.setattr(ensemble.family, "features", lambda trunk, t: calls.append(len(t)) or features(trunk, t))
+    chunked = ensemble.trunk_features(x)
+    assert calls == [2, 2, 2, 1]
+    for name, value in whole.items():
+        torch.testing.assert_close(chunked[name], value)

@@ -96,31 +96,36 @@ def _split(n: int, anomalous: int = 0) -> LoadedSplit:
     )
 
 
+def _never_read() -> LoadedSplit:
+    msg = "the test split was read although the thresholds do not come from it"
+    raise AssertionError(msg)
+
+
 def test_validation_is_the_test_split_only_when_asked() -> None:
     config = TrainConfig(data=Path("d"), out=Path("r"), val_split="same_as_test")
     train, test = _split(6), _split(4, anomalous=2)
-    fit_split, val, source, used = _validation(config, train, test)
+    fit_split, val, source, used = _validation(config, train, lambda: test)
     assert fit_split is train and val is test and "same_as_test" in source and used is ValSplit.SAME_AS_TEST
 
 
 def test_by_default_thresholds_never_see_the_test_images_where_training_images_can_be_held_out() -> None:
     config = TrainConfig(data=Path("d"), out=Path("r"))  # auto, and no validation folder next to "d"
     train, test = _split(8), _split(4, anomalous=2)
-    _, val, source, used = _validation(config, train, test)
+    _, val, source, used = _validation(config, train, _never_read)  # 5 MP test frames are GBs: not read
     assert used is ValSplit.FROM_TRAIN and val is not test and len(val.labels) == 2 and "held out" in source
     # too few training images to hold any out: the test split, said in the source
-    _, val, source, used = _validation(config, _split(2), test)
+    _, val, source, used = _validation(config, _split(2), lambda: test)
     assert used is ValSplit.SAME_AS_TEST and val is test and "too few to hold out" in source
 
 
 def test_validation_from_train_holds_out_good_images() -> None:
     config = TrainConfig(data=Path("d"), out=Path("r"), val_split="from_train", val_ratio=0.25)
-    fit_split, val, source, used = _validation(config, _split(8), _split(4, anomalous=2))
+    fit_split, val, source, used = _validation(config, _split(8), _never_read)
     assert len(fit_split.labels) == 6 and len(val.labels) == 2 and used is ValSplit.FROM_TRAIN
     assert not {s.path for s in fit_split.samples} & {s.path for s in val.samples}
     assert source == "2 good training images held out (from_train)"
     # no test split at all: held out from train with the default val_split
-    _, val, _, _ = _validation(TrainConfig(data=Path("d"), out=Path("r")), _split(8), None)
+    _, val, _, _ = _validation(TrainConfig(data=Path("d"), out=Path("r")), _split(8), lambda: None)
     assert len(val.labels) == 2
 
 
@@ -145,7 +150,7 @@ def test_auto_uses_the_data_sets_held_out_validation_folder(tmp_path: Path) -> N
     _write_validation(tmp_path / "set" / "validation" / "cat")
     config = TrainConfig(data=data, out=tmp_path / "r", image_size=16, tile_size=8, stride=8)
     train = _split(6)
-    fit_split, val, source, used = _validation(config, train, _split(4, anomalous=2))
+    fit_split, val, source, used = _validation(config, train, _never_read)
     assert used is ValSplit.VALIDATION and fit_split is train
     assert len(val.labels) == 5 and int(val.labels.sum()) == 2 and int(val.masks.sum()) > 0
     assert "5 held-out validation images" in source and "2 anomalous" in source
@@ -154,7 +159,7 @@ def test_auto_uses_the_data_sets_held_out_validation_folder(tmp_path: Path) -> N
 def test_an_explicit_validation_split_without_a_folder_is_one_line(tmp_path: Path) -> None:
     config = TrainConfig(data=tmp_path / "cat", out=tmp_path / "r", val_split="validation")
     with pytest.raises(DataError) as info:
-        _validation(config, _split(6), None)
+        _validation(config, _split(6), _never_read)
     text = str(info.value)
     assert "\n" not in text and "no validation folder" in text and "--val-data" in text
 
@@ -162,6 +167,6 @@ def test_an_explicit_validation_split_without_a_folder_is_one_line(tmp_path: Pat
 def test_validation_from_too_few_images_is_one_line() -> None:
     config = TrainConfig(data=Path("d"), out=Path("r"), val_split="from_train")
     with pytest.raises(DataError) as info:
-        _validation(config, _split(2), None)
+        _validation(config, _split(2), lambda: None)
     text = str(info.value)
     assert "\n" not in text and "only 2 readable training images" in text and "same_as_test" in text

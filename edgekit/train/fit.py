@@ -222,6 +222,9 @@ def train(config: TrainConfig) -> TrainResult:
     else:
         _fit(ensemble, config, fit_split.images)
     ensemble.eval()
+    # the training frames are no longer needed: at 5 MP, 60 of them are about 1 GB
+    n_train, skipped, conversions = len(fit_split.images), list(train_split.skipped), train_split.conversions
+    del fit_split, train_split
     order, why = resolve_join_order(ensemble, config.join_order, config.score_rule)
     ensemble.join = {**ensemble.join, "order": order.value, "why": why}
     logger.info("join: %s", why)
@@ -233,15 +236,15 @@ def train(config: TrainConfig) -> TrainResult:
     t_val = time.perf_counter()
     data = {
         "root": str(Path(config.data).resolve()),
-        "n_train": len(fit_split.images),
+        "n_train": n_train,
         "n_val": len(val_split.images),
         "val_source": val_source,
         "val_split": val_used.value,
         "val_folder": str(Path(_validation_folder(config)).resolve()) if val_used is ValSplit.VALIDATION else None,
         "val_split_asked": config.val_split.value,
         "val_files": [str(sample.path) for sample in val_split.samples],
-        "skipped": [list(s) for s in train_split.skipped + (test_split[0].skipped if test_split else ())],
-        "conversions": train_split.conversions,
+        "skipped": [list(s) for s in [*skipped, *(test_split[0].skipped if test_split else ())]],
+        "conversions": conversions,
     }
     timing = {
         "build_s": round(t_build - t0, 3),

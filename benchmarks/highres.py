@@ -93,10 +93,9 @@ def stages(name: str, data: Path, size: str, tiling: str, args: argparse.Namespa
     out["precision"] = manifest.get("precision")
     out["int8_check"] = manifest.get("accuracy") or manifest.get("quantization")
     if args.quality and not (work / "evaluate.json").is_file():
-        proc = subprocess.run([EDGEKIT, "evaluate", str(run), "--json"], capture_output=True, text=True, check=False)
-        if proc.returncode == 0:
-            (work / "evaluate.json").write_text(proc.stdout)
-        else:
+        command = [EDGEKIT, "evaluate", str(run), "--json", str(work / "evaluate.json"), "--no-progress"]
+        proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        if proc.returncode:
             out["evaluate_error"] = proc.stderr.strip().splitlines()[-1:]
     if (work / "evaluate.json").is_file():
         out["evaluate"] = json.loads((work / "evaluate.json").read_text())

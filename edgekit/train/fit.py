@@ -71,6 +71,7 @@ def _fit(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> No
         _fit_frame(ensemble, config, images)
         return
     family = ensemble.family
+    family.begin(len(images), ensemble.n_positions)
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not config.progress, leave=False)
     for start in range(0, len(images), config.batch_size):
         feats, x = ensemble.position_inputs(to_input(images[start : start + config.batch_size]))

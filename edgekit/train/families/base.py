@@ -150,6 +150,10 @@ class Family(ABC):
 
     # --- fitting / training --------------------------------------------------------------
 
+    def begin(self, n_images: int, n_positions: int) -> None:
+        """Called once before the first :meth:`observe` of a fit (fitted models may plan their memory)."""
+        del n_images, n_positions
+
     def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:
         """Collect one batch of a position's training features (fitted models)."""
         raise NotImplementedError

@@ -132,3 +132,41 @@ def test_a_short_fit_on_packaged_lite1_and_lite2(offline_hub: Path, backbone: st
     want = backbone_state_dict(backbone)  # the shared trunk holds the packaged ImageNet weights
     trunk = ensemble.trunk.feature_extractor.state_dict()
     assert trunk and all(torch.equal(tensor, want[key]) for key, tensor in trunk.items())
+
+
+def test_patchcore_memory_over_budget_is_thinned_per_batch_and_still_finds_the_defect(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import edgekit.train.families.patchcore as patchcore
+    from edgekit.train.infer import predict_frames
+
+    config = _config(model="patchcore", coreset_ratio=0.1, batch_size=2)
+    rng = np.random.default_rng(0)
+    frames = np.clip(rng.normal(120, 20, (8, 64, 64, 3)), 0, 255).astype(np.uint8)
+    test = frames[:2].copy()
+    test[1, 36:44, 8:16] = 255  # a bright spot
+    full = TiledEnsemble.build(config)
+    _fit(full, config, frames)
+    # 8 frames x 16 patches x 152 dims x 4 B x 4 positions = 311,296 B; a budget of a tenth would keep 10 %,
+    # but never less than twice the coreset ratio: 20 %
+    monkeypatch.setattr(patchcore, "BANK_BYTES", 311_296 // 10)
+    stored = []
+    observe = patchcore.PatchcoreFamily.observe
+
+    def spy(self, model, feats, tiles):
+        observe(self, model, feats, tiles)
+        stored.append(sum(len(e) for e in model.embedding_store))
+
+    monkeypatch.setattr(patchcore.PatchcoreFamily, "observe", spy)
+    thinned = TiledEnsemble.build(config)
+    with caplog.at_level("INFO", logger=patchcore.__name__):
+        _fit(thinned, config, frames)
+    assert "thinned by greedy k-center to 20.0 %" in caplog.text
+    # per position, batches of 2 frames x 16 patches keep ceil(32 x 0.2) = 7 rows: 7, 14, 21, 28 (not 128)
+    assert stored[::4] == [7, 14, 21, 28]
+    for a, b in zip(full.positions, thinned.positions, strict=True):  # the coreset is sized by every vector seen
+        assert a.memory_bank.shape == b.memory_bank.shape == (12, 152)  # 10 % of 128
+    for ensemble in (full, thinned):
+        preds = predict_frames(ensemble, test)
+        assert preds.scores[1] > preds.scores[0]
+        assert preds.maps[1, 36:44, 8:16].mean() > preds.maps[1].mean()

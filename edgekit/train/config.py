@@ -114,6 +114,9 @@ class TrainConfig:
         seed: Seed for every random draw (feature subset, coreset start, init, shuffling).
         tiling: Where the frozen trunk runs: ``image`` (on every tile) or ``features`` (once on the
             whole frame; each position reads its region of the feature maps).
+        trunk_runtime: What computes the frozen trunk's features while training: ``torch``,
+            ``openvino`` (converted once, f32; several times faster on a CPU) or ``auto`` (OpenVINO
+            where the job's trunk input is large; see :mod:`edgekit.train.ov_trunk`).
         val_split: Where validation images come from.
         val_data: The validation folder for ``validation`` (default: found next to the data).
         val_ratio: Fraction of good training images held out when ``val_split`` is ``from_train``.
@@ -155,6 +158,7 @@ class TrainConfig:
     tiling: str = "image"
     seam_width: int = 0
     seam_sigma: float = 2.0
+    trunk_runtime: str = "auto"
     progress: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -195,6 +199,12 @@ class TrainConfig:
             ),
             (0 < self.seam_sigma <= 32, "seam_sigma", self.seam_sigma, "0 < sigma <= 32 pixels"),
             (self.tiling in ("image", "features"), "tiling", self.tiling, "image, features"),
+            (
+                self.trunk_runtime in ("auto", "torch", "openvino"),
+                "trunk_runtime",
+                self.trunk_runtime,
+                "auto, torch, openvino",
+            ),
         ]
         for ok, name, value, accepted in checks:
             if not ok:

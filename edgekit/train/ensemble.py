@@ -8,7 +8,7 @@ so position ``p`` of frame ``b`` is row ``b*N + p``. Maps come back as ``[B, N, 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -94,6 +94,8 @@ class TiledEnsemble(torch.nn.Module):
         #: Head state fitted once for all positions (PaDiM's per-frame-location Gaussians with
         #: ``--tiling features``); empty when every position owns its state.
         self.shared: dict[str, torch.Tensor] = {}
+        #: Computes the trunk's features outside tracing instead of torch (see :mod:`edgekit.train.ov_trunk`).
+        self.trunk_runner: Any = None
         #: How tile maps become a frame map and score (see :mod:`edgekit.train.graph`); set by training
         #: once the join order is resolved, and by ``load_run`` from the record.
         self.join: dict[str, object] = {
@@ -152,11 +154,14 @@ class TiledEnsemble(torch.nn.Module):
 
     def trunk_features(self, x: torch.Tensor) -> Features:
         """The trunk on ``[M, 3, h, w]`` inputs, in calls of at most :data:`TRUNK_PIXELS` (one call when traced)."""
+        if torch.jit.is_tracing():  # the graph: torch's own trunk, one call
+            return self.family.features(self.trunk, x)
         per_call = max(1, TRUNK_PIXELS // (x.shape[-2] * x.shape[-1]))
+        run = self.trunk_runner or (lambda t: self.family.features(self.trunk, t))
         with torch.no_grad():
-            if torch.jit.is_tracing() or x.shape[0] <= per_call:
-                return self.family.features(self.trunk, x)
-            parts = [self.family.features(self.trunk, x[i : i + per_call]) for i in range(0, x.shape[0], per_call)]
+            if x.shape[0] <= per_call:
+                return run(x)
+            parts = [run(x[i : i + per_call]) for i in range(0, x.shape[0], per_call)]
         return {k: torch.cat([part[k] for part in parts]) for k in parts[0]}
 
     def shared_features(self, x: torch.Tensor) -> Features:

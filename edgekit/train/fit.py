@@ -22,6 +22,7 @@ from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit, scan_validation, validation_folder
 from edgekit.errors import ConfigError, DataError
 from edgekit.perf import peak_rss_mb
+from edgekit.train import ov_trunk
 from edgekit.train.backbones import packaged_source
 from edgekit.train.config import TrainConfig, ValSplit
 from edgekit.train.ensemble import TiledEnsemble, feature_tiling_problem, to_input
@@ -218,6 +219,8 @@ def train(config: TrainConfig) -> TrainResult:
         if problem is not None:
             msg = f"--tiling features cannot be built: {problem}; accepted here: --tiling image"
             raise ConfigError(msg)
+    frames = len(fit_split.images) * (config.epochs if ensemble.family.trained else 1) + len(val_split.images)
+    trunk_runtime = ov_trunk.attach(ensemble, config.trunk_runtime, frames)
     if ensemble.family.trained:
         _train(ensemble, config, fit_split.images)
     else:
@@ -246,6 +249,7 @@ def train(config: TrainConfig) -> TrainResult:
         "val_files": [str(sample.path) for sample in val_split.samples],
         "skipped": [list(s) for s in [*skipped, *(test_split[0].skipped if test_split else ())]],
         "conversions": conversions,
+        "trunk_runtime": trunk_runtime,
     }
     timing = {
         "build_s": round(t_build - t0, 3),

@@ -14,6 +14,7 @@ from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit
 from edgekit.tiling import size_text
+from edgekit.train import ov_trunk
 from edgekit.train.config import TrainConfig
 from edgekit.train.ensemble import TiledEnsemble
 from edgekit.train.fit import train
@@ -120,6 +121,7 @@ def evaluate_run(
     grid = record.grid
     dataset = scan_dataset(data, need_test=True)
     test = load_split(dataset.test, grid.image_hw, min_hw=grid.tile_hw, what="test split")
+    ov_trunk.attach(ensemble, "auto", len(test.images))  # OpenVINO where the test split is large (5 MP frames)
     metrics, preds = evaluate_ensemble(ensemble, record.thresholds, test, progress, "ensemble")
     systems = {"ensemble": metrics}
     details = {"ensemble": _detail(str(grid), record)}

@@ -197,16 +197,25 @@ def fit_thresholds(
     )
 
 
-def seam_ratio(maps: np.ndarray, labels: np.ndarray, lines: tuple[int, ...]) -> dict[str, float]:
-    """How visible tile seams are: the mean |step| of the maps across ``lines`` over the mean |step| anywhere.
+def seam_ratio(
+    maps: np.ndarray, labels: np.ndarray, lines: tuple[int, ...], control: tuple[int, ...] = ()
+) -> dict[str, float]:
+    """How visible tile seams are: the mean |step| of the maps across ``lines`` over a reference step.
 
-    Measured on the good images only (``labels == 0``), along both axes: about 1 means no seam; the
-    zero padding every tile's border features see under image tiling shows as a ratio above 1.
+    Measured on the good images only (``labels == 0``), along both axes. The reference is the mean
+    |step| across ``control`` lines where given, else across every pixel. Control lines should sit
+    where no tile edge is but in the same phase of the feature grid (e.g. the midlines between
+    edges, 64, 192, 320, 448 for edges at 128, 256, 384): an upsampled stride-8 or -16 feature map
+    has steps of its own that are larger on some lines than on average (on the wide set's aligned
+    scenes the all-pixel ratio is 1.2-1.3 on lines where no tile has an edge). With controls, about
+    1 means no seam; the zero padding every tile's border features see under image tiling shows as
+    a ratio above 1.
 
     Args:
         maps: ``[M, H, W]`` anomaly maps.
         labels: ``[M]`` 0 good / 1 defective.
         lines: Pixel offsets of the grid's interior tile edges (e.g. 128, 256, 384 for 512/256/128).
+        control: Pixel offsets of lines without tile edges; empty: compare with every pixel's step.
 
     Returns:
         ``seam_ratio_x`` and ``seam_ratio_y`` (NaN without good images or lines).
@@ -215,9 +224,11 @@ def seam_ratio(maps: np.ndarray, labels: np.ndarray, lines: tuple[int, ...]) -> 
     out = {}
     for name, axis in (("seam_ratio_x", 2), ("seam_ratio_y", 1)):
         inside = [b for b in lines if 0 < b < good.shape[axis]] if len(good) else []
-        if not inside:
+        reference = [b for b in control if 0 < b < good.shape[axis]] if len(good) else []
+        if not inside or (control and not reference):
             out[name] = float("nan")
             continue
         step = np.abs(np.diff(good, axis=axis)).mean(axis=(0, 3 - axis))  # step from pixel c-1 to c
-        out[name] = round(float(step[[b - 1 for b in inside]].mean() / max(step.mean(), 1e-12)), 3)
+        base = step[[b - 1 for b in reference]].mean() if reference else step.mean()
+        out[name] = round(float(step[[b - 1 for b in inside]].mean() / max(base, 1e-12)), 3)
     return out

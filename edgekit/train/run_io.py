@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from importlib import metadata
@@ -114,7 +115,9 @@ def save_run(
         shared = None
         if ensemble.shared:
             shared = replace(_save(ensemble.shared, tmp / SHARED_FILE), path=SHARED_FILE)
+        t_graph = time.perf_counter()
         graph = write_graph(ensemble, tmp / "graph", ensemble.join)
+        timing = {**timing, "graph_s": round(time.perf_counter() - t_graph, 3)}
         graph_files = tuple(
             FileEntry(path=rel, sha256=sha256_file(tmp / rel), bytes=(tmp / rel).stat().st_size)
             for rel in (graph["xml"], graph["bin"])

@@ -35,6 +35,7 @@ from edgekit.export.accuracy import (
     compile_raw,
     fit_thresholds,
     metrics,
+    one_metric,
     predict,
 )
 from edgekit.export.calibration import FrameSet, calibration_frames, check_frames, validation_frames
@@ -126,8 +127,7 @@ def _accuracy_validator(check: FrameSet) -> Any:
             out = request.infer({0: to_input(check.frames[i])})
             maps[j], scores[j] = out[RAW_MAP][0, 0], out[RAW_SCORE][0]
         subset = FrameSet(check.frames[idx], check.labels[idx], check.masks[idx], check.source)
-        preds = FramePredictions(maps, scores)
-        value = metrics(preds, subset, fit_thresholds(preds, subset))[key]
+        value = one_metric(key, FramePredictions(maps, scores), subset)
         return float(value) if math.isfinite(value) else 0.0
 
     return key, validate

@@ -93,7 +93,8 @@ def stages(name: str, data: Path, size: str, tiling: str, args: argparse.Namespa
     out["precision"] = manifest.get("precision")
     out["int8_check"] = manifest.get("accuracy") or manifest.get("quantization")
     if args.quality and not (work / "evaluate.json").is_file():
-        command = [EDGEKIT, "evaluate", str(run), "--json", str(work / "evaluate.json"), "--no-progress"]
+        command = [EDGEKIT, "evaluate", str(run), "--data", str(data), "--json", str(work / "evaluate.json"),
+                   "--no-progress"]
         proc = subprocess.run(command, capture_output=True, text=True, check=False)
         if proc.returncode:
             out["evaluate_error"] = proc.stderr.strip().splitlines()[-1:]

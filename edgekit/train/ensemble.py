@@ -130,11 +130,14 @@ class TiledEnsemble(torch.nn.Module):
         trunk.eval()
         for p in trunk.parameters():
             p.requires_grad_(False)
-        # Every position starts as the same fresh model (new_model seeds itself): copy the first one
-        # without its trunk instead of building N-1 backbones only to drop them (285 lite0 builds took
-        # 85 s of loading a 5 MP run).
-        family.share_trunk(first, torch.nn.Identity())
-        positions = [first, *(copy.deepcopy(first) for _ in range(1, grid.n_tiles))]
+        if family.trained:  # each student, flow or decoder starts from random weights of its own
+            positions = [first, *(family.new_model() for _ in range(1, grid.n_tiles))]
+        else:
+            # Positions own no trained weights, so a fresh model is the same every time (PaDiM draws its
+            # feature subset from the run's seed): copy the first one without its trunk instead of
+            # building N-1 backbones only to drop them (285 lite0 builds took 85 s of loading a 5 MP run).
+            family.share_trunk(first, torch.nn.Identity())
+            positions = [first, *(copy.deepcopy(first) for _ in range(1, grid.n_tiles))]
         for model in positions:
             family.share_trunk(model, trunk)
         ensemble = cls(family, grid, positions, trunk)

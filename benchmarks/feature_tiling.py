@@ -64,12 +64,12 @@ def quality(run: Path, data: Path) -> tuple[dict[str, float], np.ndarray]:
     every = sorted({b for box in grid.boxes for b in box[::2]} | {0, grid.image_hw[0]})
     lines = tuple(every[1:-1])
     midlines = tuple((a + b) // 2 for a, b in itertools.pairwise(every))
-    control = {f"{k}_all_pixels": v for k, v in seam_ratio(preds.maps, test.labels, lines).items()}
+    all_pixels = {f"{k}_all_pixels": v for k, v in seam_ratio(preds.maps, test.labels, lines).items()}
     return {
         "image_auroc": round(auroc(preds.scores, test.labels), 4),
         "pixel_aupro": round(aupro(preds.maps[bad], test.masks[bad]), 4),
         **seam_ratio(preds.maps, test.labels, lines, midlines),
-        **control,
+        **all_pixels,
         "thresholds_from": record.data.get("val_source"),
     }, test.images
 

@@ -15,9 +15,10 @@ pytest.importorskip("anomalib")
 
 from anomalib.metrics.aupro import _AUPRO  # noqa: E402
 from anomalib.metrics.auroc import _AUROC  # noqa: E402
+from anomalib.metrics.f1_score import _F1Max  # noqa: E402
 from anomalib.metrics.threshold.f1_adaptive_threshold import _F1AdaptiveThreshold  # noqa: E402
 
-from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold  # noqa: E402
+from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold, f1_max  # noqa: E402
 
 TOL = 1e-6
 SEEDS = range(4)
@@ -63,6 +64,7 @@ def test_f1_adaptive_threshold_matches_anomalib(seed: int, decimals: int | None)
     scores = np.clip(_scores(rng, (300,), decimals) + 0.3 * labels, 0, 1).astype(np.float32)
     want = _anomalib(_F1AdaptiveThreshold(), scores, labels)
     assert f1_adaptive_threshold(scores, labels) == pytest.approx(want, abs=TOL)
+    assert f1_max(scores, labels) == pytest.approx(_anomalib(_F1Max(), scores, labels), abs=TOL)
 
 
 @pytest.mark.parametrize("decimals", [None, 2])
@@ -83,3 +85,41 @@ def test_aupro_with_fpr_limit_hit_exactly_and_other_limits() -> None:
         assert aupro(maps, masks, fpr_limit=limit) == pytest.approx(
             _anomalib(_AUPRO(fpr_limit=limit), maps, masks), abs=TOL
         )
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+@pytest.mark.parametrize("share", [0.05, 0.5, 0.95])
+def test_auroc_and_f1_threshold_with_either_class_the_smaller(share: float, decimals: int | None) -> None:
+    """The binary search runs the smaller class through the larger: both directions, with ties."""
+    rng = np.random.default_rng(int(share * 100))
+    labels = (rng.random(400) < share).astype(np.int64)
+    scores = np.clip(_scores(rng, (400,), decimals) + 0.2 * labels, 0, 1).astype(np.float32)
+    assert auroc(scores, labels) == pytest.approx(_anomalib(_AUROC(), scores, labels), abs=TOL)
+    want = _anomalib(_F1AdaptiveThreshold(), scores, labels)
+    assert f1_adaptive_threshold(scores, labels) == pytest.approx(want, abs=TOL)
+    assert f1_max(scores, labels) == pytest.approx(_anomalib(_F1Max(), scores, labels), abs=TOL)
+
+
+@pytest.mark.parametrize("decimals", [None, 2])
+def test_pixel_threshold_and_metrics_take_float64_maps_and_255_masks(decimals: int | None) -> None:
+    rng = np.random.default_rng(300)
+    masks = _masks(rng, 4, (40, 36))
+    maps = np.clip(_scores(rng, masks.shape, decimals) + 0.3 * masks, 0, 1).astype(np.float32)
+    want_pro = _anomalib(_AUPRO(), maps, masks)
+    want_thr = _anomalib(_F1AdaptiveThreshold(), maps, masks)
+    assert aupro(maps.astype(np.float64), masks * 255) == pytest.approx(want_pro, abs=TOL)
+    assert auroc(maps.astype(np.float64), masks.astype(bool)) == pytest.approx(
+        _anomalib(_AUROC(), maps, masks), abs=TOL
+    )
+    assert f1_adaptive_threshold(maps, masks) == pytest.approx(want_thr, abs=TOL)
+
+
+def test_one_class_gives_nan_and_the_extreme_threshold() -> None:
+    scores = np.array([0.2, 0.7, 0.4], np.float32)
+    assert np.isnan(auroc(scores, np.zeros(3)))
+    assert np.isnan(auroc(scores, np.ones(3)))
+    assert np.isnan(f1_max(scores, np.zeros(3)))
+    assert f1_adaptive_threshold(scores, np.zeros(3)) == pytest.approx(0.7)
+    assert f1_adaptive_threshold(scores, np.ones(3)) == pytest.approx(0.2)
+    assert np.isnan(aupro(np.zeros((2, 8, 8), np.float32), np.zeros((2, 8, 8), np.uint8)))
+    assert np.isnan(aupro(np.zeros((1, 8, 8), np.float32), np.ones((1, 8, 8), np.uint8)))

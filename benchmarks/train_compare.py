@@ -90,11 +90,13 @@ def plan(categories: list[str], models: list[str], sweep: bool, coreset: bool) -
 def seam_ratio(maps: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """The seam ratio (``edgekit.evaluation.seam_ratio``) across the 3x3 grid's borders at 128, 256 and 384.
 
-    For single models the same lines are measured as a control.
+    The reference is the step across the midlines between them (64, 192, 320, 448), so about 1 means
+    no seam; for single models the same lines are measured as a control.
     """
     from edgekit.evaluation import seam_ratio as ratio
 
-    return ratio(maps, labels, (IMAGE // 4, IMAGE // 2, 3 * IMAGE // 4))
+    edges = (IMAGE // 4, IMAGE // 2, 3 * IMAGE // 4)
+    return ratio(maps, labels, edges, control=tuple(IMAGE * k // 8 for k in (1, 3, 5, 7)))
 
 
 def run_one(spec: dict[str, Any], data_root: Path, threads: int) -> dict[str, Any]:

@@ -8,7 +8,6 @@ The ensemble shares one trunk across positions and runs it once per batch of all
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -40,12 +39,7 @@ def _tiles(config, images):
     return np.stack([tile(config.grid, img) for img in images])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors; a busy 2-core machine makes OpenMP threads spin
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -40,8 +40,27 @@ for i in range(frames):
 maps[masks.astype(bool)] += 0.3
 if system == "edgekit":
     from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold
-elif system == "anomalib":
-    from edgekit.train.metrics import aupro, auroc, f1_adaptive_threshold
+elif system == "anomalib":  # anomalib's own classes, scores min-maxed into [0, 1] as its Engine does
+    import torch
+    from anomalib.metrics.aupro import _AUPRO
+    from anomalib.metrics.auroc import _AUROC
+    from anomalib.metrics.threshold.f1_adaptive_threshold import _F1AdaptiveThreshold
+
+    def _run(metric, preds, target):
+        lo, hi = float(preds.min()), float(preds.max())
+        metric.update((torch.from_numpy(preds) - lo) / (hi - lo), torch.from_numpy(target.astype(np.int32)))
+        return float(metric.compute()) * ((hi - lo) if isinstance(metric, _F1AdaptiveThreshold) else 1) + (
+            lo if isinstance(metric, _F1AdaptiveThreshold) else 0
+        )
+
+    def auroc(maps, masks):
+        return _run(_AUROC(), maps.ravel(), masks.ravel())
+
+    def aupro(maps, masks):
+        return _run(_AUPRO(), maps, masks)
+
+    def f1_adaptive_threshold(maps, masks):
+        return _run(_F1AdaptiveThreshold(), maps.ravel(), masks.ravel())
 else:  # a file holding an earlier edgekit/evaluation.py
     import importlib.util
     spec = importlib.util.spec_from_file_location("previous_evaluation", system)

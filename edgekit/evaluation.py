@@ -15,16 +15,28 @@ scores apart and count by binary search. On 40 M pixels (8 frames) a metric take
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import cv2
 import numpy as np
 
 from edgekit.artifacts.record import ThresholdMethod, Thresholds
 
 
-def _finite_float(values: np.ndarray) -> np.ndarray:
-    """``values`` flattened, as float32 or float64 (kept when already one; others become float64)."""
+def _no_nan(values: np.ndarray, what: str = "scores") -> None:
+    """Refuse NaN scores: a broken model must not become a metric or a threshold."""
+    n = int(np.count_nonzero(np.isnan(values)))
+    if n:
+        msg = f"{what} hold {n} NaN value(s) of {values.size}; metrics and thresholds need numbers (a broken model?)"
+        raise ValueError(msg)
+
+
+def _float_scores(values: np.ndarray) -> np.ndarray:
+    """``values`` flattened, as float32 or float64 (kept when already one; others become float64), NaN refused."""
     flat = np.asarray(values).ravel()
-    return flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64)
+    flat = flat if flat.dtype in (np.float32, np.float64) else flat.astype(np.float64)
+    _no_nan(flat)
+    return flat
 
 
 def _sorted_classes(preds: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -35,7 +47,7 @@ def _sorted_classes(preds: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, 
     float64 copy of float32 maps, no cumulative sums over every pixel. At 5 MP, 60 frames are 300 M
     pixels; the extra memory is one float32 copy of the negatives' scores.
     """
-    p = _finite_float(preds)
+    p = _float_scores(preds)
     t = np.asarray(target).ravel().astype(bool, copy=False)
     neg = p[~t]
     pos = p[t]
@@ -98,7 +110,8 @@ def aupro(maps: np.ndarray, masks: np.ndarray, fpr_limit: float = 0.3) -> float:
     n_regions = filled = 0
     for frame, mask in zip(maps, masks, strict=True):
         frame = np.asarray(frame, dtype=np.float32)
-        n, comps = cv2.connectedComponents(np.asarray(mask).astype(np.uint8))
+        _no_nan(frame, "maps")
+        n, comps = cv2.connectedComponents((mask != 0).astype(np.uint8))  # nonzero is defect, as counted above
         inside = comps > 0
         outside = frame[~inside]
         background[filled : filled + outside.size] = outside
@@ -171,7 +184,8 @@ def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
 
     Candidate thresholds are the distinct scores; a sample is positive when ``score >= threshold``.
     Without positives the maximum score is returned, without negatives the minimum (as anomalib).
-    Ties go to the highest threshold, as anomalib's first maximum.
+    Of thresholds with exactly the same F1 the lowest wins, as in anomalib (the first maximum of
+    its ascending thresholds).
 
     Args:
         preds: Scores, any shape.
@@ -185,8 +199,8 @@ def f1_adaptive_threshold(preds: np.ndarray, target: np.ndarray) -> float:
         return float(neg.max())
     if neg.size == 0:
         return float(pos.min())
-    levels, f1 = _f1_levels(pos, neg)
-    return float(levels[int(np.argmax(f1))])
+    levels, f1 = _f1_levels(pos, neg)  # levels descending: the last maximum is the lowest threshold
+    return float(levels[f1.size - 1 - int(np.argmax(f1[::-1]))])
 
 
 def f1_max(preds: np.ndarray, target: np.ndarray) -> float:
@@ -203,6 +217,66 @@ def f1_max(preds: np.ndarray, target: np.ndarray) -> float:
     if pos.size == 0 or neg.size == 0:
         return float("nan")
     return float(_f1_levels(pos, neg)[1].max())
+
+
+#: The four metrics every report shows, in table order.
+METRIC_KEYS = ("image_auroc", "image_f1", "pixel_auroc", "pixel_aupro")
+
+
+def split_metrics(
+    scores: np.ndarray, labels: np.ndarray, maps: np.ndarray, masks: np.ndarray, thresholds: Thresholds
+) -> dict[str, float]:
+    """The four reported metrics of a split plus image F1-max (a trained run and a bundle alike).
+
+    Args:
+        scores: Raw frame scores ``[M]``.
+        labels: ``[M]`` 0/1.
+        maps: Raw joined maps ``[M, H, W]``.
+        masks: ``[M, H, W]`` 0/1.
+        thresholds: Thresholds from validation (image F1 is taken at the image threshold).
+
+    Returns:
+        ``image_auroc``, ``image_f1``, ``pixel_auroc``, ``pixel_aupro``, ``image_f1_max``.
+    """
+    return {
+        "image_auroc": auroc(scores, labels),
+        "image_f1": f1_at(scores, labels, thresholds.image_threshold),
+        "pixel_auroc": auroc(maps, masks),
+        "pixel_aupro": aupro(maps, masks),
+        "image_f1_max": f1_max(scores, labels),
+    }
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    """Metrics of one or more systems on one test split.
+
+    Attributes:
+        data: The dataset folder.
+        n_test: Test images evaluated.
+        n_anomalous: Defective test images.
+        systems: System name (``ensemble``, ``single@256``, ``bundle (int8)``...) -> metrics.
+        details: System name -> grid description and threshold method.
+        main: The system whose metrics the JSON also carries at top level.
+    """
+
+    data: str
+    n_test: int
+    n_anomalous: int
+    systems: dict[str, dict[str, float]]
+    details: dict[str, dict[str, str]] = field(default_factory=dict)
+    main: str = "ensemble"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form (the main system's metrics also at top level)."""
+        return {
+            **self.systems.get(self.main, {}),
+            "data": self.data,
+            "n_test": self.n_test,
+            "n_anomalous": self.n_anomalous,
+            "systems": self.systems,
+            "details": self.details,
+        }
 
 
 def fit_thresholds(

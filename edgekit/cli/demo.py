@@ -27,10 +27,11 @@ def command(out: Path, category: str, size: int, model: str, no_progress: bool) 
     """Run demo data -> train -> evaluate -> export INT8 -> stream the demo video, into OUT (default build/demo)."""
     from edgekit.demo import generate_demo_data
     from edgekit.devices import discover
+    from edgekit.evaluation import METRIC_KEYS
     from edgekit.export.bundle import export_bundle
     from edgekit.runtime import run
     from edgekit.train.config import TrainConfig
-    from edgekit.train.evaluate import METRIC_KEYS, evaluate_run
+    from edgekit.train.evaluate import evaluate_run
     from edgekit.train.fit import train
 
     progress = not no_progress

@@ -1,4 +1,4 @@
-"""``edgekit evaluate RUN``: image AUROC/F1 and pixel AUROC/AUPRO, optionally against single-model baselines."""
+"""``edgekit evaluate RUN|BUNDLE``: image AUROC/F1 and pixel AUROC/AUPRO, optionally against single-model baselines."""
 
 from __future__ import annotations
 
@@ -11,22 +11,34 @@ from edgekit.cli._table import fmt, format_rows
 
 
 @click.command("evaluate")
-@click.argument("run", type=click.Path(path_type=Path))
+@click.argument("target", metavar="RUN|BUNDLE", type=click.Path(path_type=Path))
 @click.option("--data", type=click.Path(path_type=Path), required=True, help="Dataset folder ROOT/CATEGORY.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False), help="Write metrics JSON.")
-@click.option("--figures", type=click.Path(path_type=Path, file_okay=False), help="Write PNG panels here.")
-@click.option("--baselines", is_flag=True, help="Also train and evaluate single models at tile and full size.")
+@click.option("--figures", type=click.Path(path_type=Path, file_okay=False), help="Write PNG panels here (a run).")
+@click.option("--baselines", is_flag=True, help="Also train and evaluate single models at tile and full size (a run).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def command(
-    run: Path, data: Path, json_path: Path | None, figures: Path | None, baselines: bool, no_progress: bool
+    target: Path, data: Path, json_path: Path | None, figures: Path | None, baselines: bool, no_progress: bool
 ) -> None:
-    """Evaluate a trained ensemble on the test split of DATA."""
+    """Evaluate a trained run, or an exported bundle as deployed (INT8, its thresholds), on the test split of DATA."""
     from edgekit.artifacts.files import write_json
-    from edgekit.train.evaluate import METRIC_KEYS, evaluate_run
+    from edgekit.artifacts.manifest import MANIFEST_NAME
+    from edgekit.evaluation import METRIC_KEYS
 
-    report = evaluate_run(run, data, baselines=baselines, figures=figures, progress=not no_progress)
+    if (target / MANIFEST_NAME).is_file():
+        for flag, given in (("--baselines", baselines), ("--figures", figures is not None)):
+            if given:
+                msg = f"{flag} needs a run folder (it uses the trained models); {target} is an exported bundle"
+                raise click.UsageError(msg)
+        from edgekit.export.evaluate import evaluate_bundle
+
+        report = evaluate_bundle(target, data)
+    else:
+        from edgekit.train.evaluate import evaluate_run
+
+        report = evaluate_run(target, data, baselines=baselines, figures=figures, progress=not no_progress)
     rows: list[tuple[object, ...]] = [("system", "grid", *METRIC_KEYS)]
-    order = [name for name in report.systems if name != "ensemble"] + ["ensemble"]
+    order = [name for name in report.systems if name != report.main] + [report.main]
     for name in order:
         metrics = report.systems[name]
         rows.append((name, report.details[name]["grid"], *(fmt(metrics[k]) for k in METRIC_KEYS)))

@@ -70,3 +70,43 @@ def with_postprocessing(model: Any, thresholds: Thresholds) -> Any:
     model.add_results(outputs)
     model.set_friendly_name("edgekit_tiled_ensemble")
     return model
+
+
+def raw_outputs(model: Any) -> Any:
+    """The inverse of :func:`with_postprocessing`: a new model whose outputs are ``raw_map`` and ``raw_score``.
+
+    A bundle's graph keeps the raw values inside: each normalized output is ``clamp(...) + (x - x)``
+    with ``x`` the raw value (see :func:`_normalize`). Metrics need them, since clipping to [0, 1]
+    ties every value beyond the fitted range.
+
+    Args:
+        model: A bundle's ``ov.Model`` (outputs ``pred_score``, ``pred_label``, ``anomaly_map``, ``pred_mask``).
+
+    Returns:
+        The model with outputs ``raw_map [B, 1, H, W]`` and ``raw_score [B]`` only.
+
+    Raises:
+        ValueError: The graph's outputs are not the ones :func:`with_postprocessing` builds.
+    """
+    model = model.clone()
+    names = {name for out in model.outputs for name in out.get_names()}
+    if not {PRED_SCORE, ANOMALY_MAP} <= names:
+        msg = f"not an edgekit bundle graph: outputs {sorted(names)}; expected {PRED_SCORE} and {ANOMALY_MAP}"
+        raise ValueError(msg)
+    raw = {}
+    for normalized, name in ((ANOMALY_MAP, RAW_MAP), (PRED_SCORE, RAW_SCORE)):
+        add = model.output(normalized).get_node().input_value(0).get_node()
+        keep = add.input_value(1).get_node() if add.get_type_name() == "Add" else None
+        if keep is None or keep.get_type_name() != "Subtract" or keep.input_value(0) != keep.input_value(1):
+            msg = f"output {normalized} is not edgekit's normalization (clamp(...) + (x - x)); cannot recover {name}"
+            raise ValueError(msg)
+        raw[name] = keep.input_value(0)
+    for result in list(model.get_results()):
+        model.remove_result(result)
+    outputs = []
+    for name, source in raw.items():
+        result = ops.result(source)
+        result.output(0).get_tensor().set_names({name})
+        outputs.append(result)
+    model.add_results(outputs)
+    return model

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -13,6 +12,7 @@ import numpy as np
 from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit
+from edgekit.evaluation import EvalReport
 from edgekit.tiling import size_text
 from edgekit.train import ov_trunk
 from edgekit.train.config import TrainConfig
@@ -23,39 +23,6 @@ from edgekit.train.metrics import evaluate
 from edgekit.train.run_io import config_from_record, load_run
 
 logger = logging.getLogger(__name__)
-
-METRIC_KEYS = ("image_auroc", "image_f1", "pixel_auroc", "pixel_aupro")
-
-
-@dataclass(frozen=True)
-class EvalReport:
-    """Metrics of one or more systems on one test split.
-
-    Attributes:
-        data: The dataset folder.
-        n_test: Test images evaluated.
-        n_anomalous: Defective test images.
-        systems: System name (``ensemble``, ``single@256``, ``single@512``) -> metrics.
-        details: System name -> grid description and threshold method.
-    """
-
-    data: str
-    n_test: int
-    n_anomalous: int
-    systems: dict[str, dict[str, float]]
-    details: dict[str, dict[str, str]] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form (the ensemble's metrics also at top level)."""
-        return {
-            **self.systems.get("ensemble", {}),
-            "data": self.data,
-            "n_test": self.n_test,
-            "n_anomalous": self.n_anomalous,
-            "systems": self.systems,
-            "details": self.details,
-        }
-
 
 def _predict_at(ensemble: TiledEnsemble, test: LoadedSplit, progress: bool, desc: str) -> Predictions:
     """Predict, resizing frames to the model's image size and maps back to the evaluation size."""

@@ -10,33 +10,7 @@ saturate (tests/unit/export/test_evaluation_vs_anomalib.py, tests/unit/train/tes
 
 from __future__ import annotations
 
-import numpy as np
-
-from edgekit.artifacts.record import Thresholds
-from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold, f1_at, f1_max, fit_thresholds
+from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold, f1_at, fit_thresholds
+from edgekit.evaluation import split_metrics as evaluate
 
 __all__ = ["aupro", "auroc", "evaluate", "f1_adaptive_threshold", "f1_at", "fit_thresholds"]
-
-
-def evaluate(
-    scores: np.ndarray, labels: np.ndarray, maps: np.ndarray, masks: np.ndarray, thresholds: Thresholds
-) -> dict[str, float]:
-    """The four reported metrics plus image F1-max.
-
-    Args:
-        scores: Raw frame scores ``[M]``.
-        labels: ``[M]`` 0/1.
-        maps: Raw joined maps ``[M, H, W]``.
-        masks: ``[M, H, W]`` 0/1.
-        thresholds: Thresholds from validation (image F1 is taken at the image threshold).
-
-    Returns:
-        ``image_auroc``, ``image_f1``, ``pixel_auroc``, ``pixel_aupro``, ``image_f1_max``.
-    """
-    return {
-        "image_auroc": auroc(scores, labels),
-        "image_f1": f1_at(scores, labels, thresholds.image_threshold),
-        "pixel_auroc": auroc(maps, masks),
-        "pixel_aupro": aupro(maps, masks),
-        "image_f1_max": f1_max(scores, labels),
-    }

@@ -13,7 +13,7 @@ from click.testing import Result
 
 pytest.importorskip("anomalib")
 
-from edgekit.train.evaluate import METRIC_KEYS
+from edgekit.evaluation import METRIC_KEYS
 
 
 def test_json_and_figures(

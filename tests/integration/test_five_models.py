@@ -19,8 +19,8 @@ from edgekit.data import load_split, scan_dataset
 
 pytest.importorskip("anomalib")
 
+from edgekit.evaluation import METRIC_KEYS
 from edgekit.train.config import TrainConfig
-from edgekit.train.evaluate import METRIC_KEYS
 from edgekit.train.fit import train
 from edgekit.train.infer import predict_frames
 from edgekit.train.run_io import config_from_record, load_run

@@ -123,3 +123,43 @@ def test_one_class_gives_nan_and_the_extreme_threshold() -> None:
     assert f1_adaptive_threshold(scores, np.ones(3)) == pytest.approx(0.2)
     assert np.isnan(aupro(np.zeros((2, 8, 8), np.float32), np.zeros((2, 8, 8), np.uint8)))
     assert np.isnan(aupro(np.zeros((1, 8, 8), np.float32), np.ones((1, 8, 8), np.uint8)))
+
+
+def test_exact_f1_ties_go_to_the_lowest_threshold_as_in_anomalib() -> None:
+    scores = np.array([0.9, 0.5, 0.4, 0.3], np.float32)
+    labels = np.array([1, 0, 0, 1])  # F1(>= 0.9) = F1(>= 0.3) = 2/3
+    assert _anomalib(_F1AdaptiveThreshold(), scores, labels) == pytest.approx(0.3)
+    assert f1_adaptive_threshold(scores, labels) == pytest.approx(0.3)
+
+
+def test_f1_threshold_on_quantized_scores_with_an_exact_tie() -> None:
+    """Integer scores, 30 samples (seed 455): two thresholds share the best F1 exactly."""
+    rng = np.random.default_rng(455)
+    labels = (rng.random(30) < 0.3).astype(np.int64)
+    scores = (rng.integers(0, 6, 30) + labels).astype(np.float32)
+    levels = np.unique(scores[labels == 1])
+    f1 = [2 * (scores[labels == 1] >= v).sum() / ((scores >= v).sum() + labels.sum()) for v in levels]
+    assert sum(f == max(f1) for f in f1) == 2  # the case this test is for
+    want = _anomalib(_F1AdaptiveThreshold(), scores / 10, labels) * 10
+    assert f1_adaptive_threshold(scores, labels) == pytest.approx(want, abs=1e-5)
+
+
+def test_nan_scores_are_refused_in_one_line() -> None:
+    scores = np.array([0.1, np.nan, 0.3], np.float32)
+    labels = np.array([0, 1, 1])
+    for fn in (auroc, f1_adaptive_threshold, f1_max):
+        with pytest.raises(ValueError, match="scores hold 1 NaN value"):
+            fn(scores, labels)
+    maps = np.zeros((1, 4, 4), np.float32)
+    maps[0, 1, 1] = np.nan
+    with pytest.raises(ValueError, match="maps hold 1 NaN value"):
+        aupro(maps, np.eye(4, dtype=np.uint8)[None])
+
+
+def test_aupro_counts_every_nonzero_mask_value_as_defect() -> None:
+    rng = np.random.default_rng(9)
+    maps = rng.random((2, 6, 6)).astype(np.float32)
+    masks = np.zeros((2, 6, 6))
+    masks[0, :2, :2], masks[1, 3:, 3:] = 0.5, 256.0
+    want = aupro(maps, (masks != 0).astype(np.uint8))
+    assert aupro(maps, masks) == pytest.approx(want)

@@ -178,3 +178,42 @@ def test_patchcore_memory_over_budget_is_thinned_per_batch_and_still_finds_the_d
         preds = predict_frames(ensemble, test)
         assert preds.scores[1] > preds.scores[0]
         assert preds.maps[1, 36:44, 8:16].mean() > preds.maps[1].mean()
+
+
+def test_fitting_takes_fewer_frames_per_step_where_the_tiles_would_pass_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At 5 MP one frame's 285 tiles are 18.7 M pixels: one frame a step; PaDiM's fit does not change."""
+    import edgekit.train.fit as fit
+
+    config = _config(stride=16, batch_size=4)  # 3x3 positions of 32 px on 64 px frames
+    ensemble = TiledEnsemble.build(config)
+    assert fit.frames_per_step(ensemble, 4) == 4  # small grids keep the batch
+    assert fit.frames_per_step(ensemble, 6) == 6
+    rng = np.random.default_rng(1)
+    frames = np.clip(rng.normal(120, 30, (6, 64, 64, 3)), 0, 255).astype(np.uint8)
+    _fit(ensemble, config, frames)
+    monkeypatch.setattr(fit, "FIT_TILE_PIXELS", 9 * 32 * 32 * 2 + 1)  # two frames' tiles
+    assert fit.frames_per_step(ensemble, 4) == 2
+    monkeypatch.setattr(fit, "FIT_TILE_PIXELS", 1)
+    assert fit.frames_per_step(ensemble, 4) == 1
+    steps = []
+    position_inputs = TiledEnsemble.position_inputs
+
+    def spy(self, frames_in):
+        steps.append(frames_in.shape[0])
+        return position_inputs(self, frames_in)
+
+    monkeypatch.setattr(TiledEnsemble, "position_inputs", spy)
+    one_by_one = TiledEnsemble.build(config)
+    _fit(one_by_one, config, frames)
+    assert steps == [1] * 6
+    for a, b in zip(ensemble.positions, one_by_one.positions, strict=True):
+        torch.testing.assert_close(a.gaussian.mean, b.gaussian.mean, rtol=1e-5, atol=1e-5)
+    # 6 frames in 50 dimensions: each covariance is near-singular (held by anomalib's 0.01 I), and
+    # its float32 inverse differs in the 3rd digit with the summation order; the maps do not
+    from edgekit.train.infer import predict_frames
+
+    want, got = predict_frames(ensemble, frames[:2]), predict_frames(one_by_one, frames[:2])
+    np.testing.assert_allclose(got.maps, want.maps, rtol=1e-3, atol=1e-3 * float(want.maps.max()))
+    np.testing.assert_allclose(got.scores, want.scores, rtol=1e-3)

@@ -66,24 +66,6 @@ def _fit_frame(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray)
     ensemble.shared = family.frame_finish(acc)
 
 
-#: Tile pixels per fitting step: every position's tiles of a step are cut and held at once
-#: (float32 RGB, 12 bytes a pixel). 285 tiles of 256 are 18.7 M pixels for one 5 MP frame.
-FIT_TILE_PIXELS = 16 * 2**20
-
-
-def frames_per_step(ensemble: TiledEnsemble, batch_size: int) -> int:
-    """Frames per fitting step under image tiling: ``batch_size``, fewer where their tiles pass FIT_TILE_PIXELS.
-
-    The fitted heads (PaDiM's accumulated Gaussians, PatchCore's bank) do not depend on how frames
-    are grouped into steps, only the trunk's call size does. At 512 (9 positions) the bound keeps
-    the default 4 frames; at 2448x2048 (285 positions) it takes one frame per step, whose tiles
-    are 224 MB where four frames' were 0.9 GB.
-    """
-    t_h, t_w = ensemble.grid.tile_hw
-    per_frame = ensemble.n_positions * t_h * t_w
-    return max(1, min(batch_size, FIT_TILE_PIXELS // per_frame))
-
-
 def _fit(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> None:
     """Fitted models (PaDiM, PatchCore): one trunk pass per batch of frames, then each position's fit."""
     if ensemble.fits_per_frame_location:
@@ -91,15 +73,14 @@ def _fit(ensemble: TiledEnsemble, config: TrainConfig, images: np.ndarray) -> No
         return
     family = ensemble.family
     family.begin(len(images), ensemble.n_positions)
-    step = frames_per_step(ensemble, config.batch_size)
     bar = tqdm(total=len(images), desc="features", unit="img", disable=not config.progress, leave=False)
-    for start in range(0, len(images), step):
-        feats, x = ensemble.position_inputs(to_input(images[start : start + step]))
+    for start in range(0, len(images), config.batch_size):
+        feats, x = ensemble.position_inputs(to_input(images[start : start + config.batch_size]))
         with torch.no_grad():
             for p, model in enumerate(ensemble.positions):
                 f, t = ensemble.slice_position(feats, x, p)
                 family.observe(model, f, t)
-        bar.update(min(step, len(images) - start))
+        bar.update(min(config.batch_size, len(images) - start))
     bar.close()
     for model in tqdm(ensemble.positions, desc="fit", unit="pos", disable=not config.progress, leave=False):
         family.finish(model)

@@ -52,11 +52,12 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 )
 @click.option(
     "--tiling",
-    type=click.Choice(["image", "features"]),
-    default="image",
+    type=click.Choice(["auto", "image", "features"]),
+    default="auto",
     show_default=True,
     help="Where the frozen trunk runs: image (on every tile, anomalib's way) or features (once on the whole "
-    "frame; each position reads its region of the feature maps: no overlap recomputed, no padding seams).",
+    "frame; each position reads its region of the feature maps: no overlap recomputed, no padding seams). "
+    "auto: features for PaDiM where image tiling's Gaussians would pass 1 GiB (e.g. 5 MP frames), else image.",
 )
 @click.option(
     "--trunk-runtime",

@@ -112,8 +112,10 @@ class TrainConfig:
         batch_size: Training images per step (each gives N tiles).
         lr: Learning rate override for the trained models (None = anomalib's).
         seed: Seed for every random draw (feature subset, coreset start, init, shuffling).
-        tiling: Where the frozen trunk runs: ``image`` (on every tile) or ``features`` (once on the
-            whole frame; each position reads its region of the feature maps).
+        tiling: Where the frozen trunk runs: ``image`` (on every tile), ``features`` (once on the
+            whole frame; each position reads its region of the feature maps) or ``auto``
+            (:func:`edgekit.train.ensemble.auto_tiling`: ``features`` for PaDiM where image tiling's
+            per-position Gaussians would pass 1 GiB, as at 5 MP; else ``image``).
         trunk_runtime: What computes the frozen trunk's features while training: ``torch``,
             ``openvino`` (converted once, f32; several times faster on a CPU) or ``auto`` (OpenVINO
             where the job's trunk input is large; see :mod:`edgekit.train.ov_trunk`).
@@ -155,7 +157,7 @@ class TrainConfig:
     score_rule: ScoreRule = ScoreRule.MAX
     join_weights: JoinWeights = JoinWeights.UNIFORM
     join_order: str = "auto"
-    tiling: str = "image"
+    tiling: str = "auto"
     seam_width: int = 0
     seam_sigma: float = 2.0
     trunk_runtime: str = "auto"
@@ -198,7 +200,7 @@ class TrainConfig:
                 f"0 (off) to {min(self.grid.tile_hw) // 2} pixels",
             ),
             (0 < self.seam_sigma <= 32, "seam_sigma", self.seam_sigma, "0 < sigma <= 32 pixels"),
-            (self.tiling in ("image", "features"), "tiling", self.tiling, "image, features"),
+            (self.tiling in ("auto", "image", "features"), "tiling", self.tiling, "auto, image, features"),
             (
                 self.trunk_runtime in ("auto", "torch", "openvino"),
                 "trunk_runtime",

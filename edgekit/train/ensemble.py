@@ -55,6 +55,39 @@ def feature_tiling_problem(ensemble: TiledEnsemble) -> str | None:
     return None
 
 
+#: ``--tiling auto`` takes ``features`` for PaDiM where image tiling's per-position Gaussians would
+#: pass this. At 2448x2048 (285 positions, 2.8 GB of state) image tiling peaked at 15.3 GB in
+#: training and ``features`` at 6.4 GB, with the same test AUPRO on coins (0.988 / 0.987); at
+#: 512 px (9 positions, 94 MB) image tiling scores 0.005-0.027 higher AUPRO (benchmarks/README.md).
+AUTO_FEATURES_STATE_BYTES = 2**30
+
+
+def auto_tiling(ensemble: TiledEnsemble) -> tuple[str, str]:
+    """The tiling ``--tiling auto`` resolves to for this ensemble, and why (for the log and record).
+
+    Args:
+        ensemble: The built, untrained ensemble.
+
+    Returns:
+        ``("image" | "features", reason)``.
+    """
+    if not ensemble.family.frame_state:
+        return "image", "auto: image (features tiling is chosen automatically for PaDiM only)"
+    t_h, t_w = ensemble.grid.tile_hw
+    with torch.no_grad():
+        feats = ensemble.family.features(ensemble.trunk, torch.zeros(1, 3, t_h, t_w))
+        emb = ensemble.positions[0].generate_embedding(feats)
+    channels, locations = emb.shape[1], emb.shape[2] * emb.shape[3]
+    state = ensemble.n_positions * locations * channels * (channels + 1) * 4
+    held = f"image tiling would hold {state / 2**20:.0f} MiB of Gaussians in {ensemble.n_positions} positions"
+    if state <= AUTO_FEATURES_STATE_BYTES:
+        return "image", f"auto: image ({held}, within {AUTO_FEATURES_STATE_BYTES / 2**30:g} GiB)"
+    problem = feature_tiling_problem(ensemble)
+    if problem is not None:
+        return "image", f"auto: image although {held}: features cannot be built ({problem})"
+    return "features", f"auto: features ({held}; features fits one per frame location)"
+
+
 def to_input(tiles_bgr: np.ndarray) -> torch.Tensor:
     """uint8 BGR ``[..., T, T, 3]`` tiles -> normalized float RGB ``[M, 3, T, T]``.
 
@@ -97,6 +130,8 @@ class TiledEnsemble(torch.nn.Module):
         self.shared: dict[str, torch.Tensor] = {}
         #: Computes the trunk's features outside tracing instead of torch (see :mod:`edgekit.train.ov_trunk`).
         self.trunk_runner: Any = None
+        #: Why ``--tiling auto`` resolved as it did (:func:`auto_tiling`); empty for a stated tiling.
+        self.tiling_why = ""
         #: How tile maps become a frame map and score (see :mod:`edgekit.train.graph`); set by training
         #: once the join order is resolved, and by ``load_run`` from the record.
         self.join: dict[str, object] = {
@@ -150,6 +185,8 @@ class TiledEnsemble(torch.nn.Module):
             "seam_sigma": config.seam_sigma,
             "tiling": config.tiling,
         }
+        if config.tiling == "auto":
+            ensemble.join["tiling"], ensemble.tiling_why = auto_tiling(ensemble)
         return ensemble
 
     @property

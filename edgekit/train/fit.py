@@ -214,6 +214,8 @@ def train(config: TrainConfig) -> TrainResult:
     torch.manual_seed(config.seed)
     ensemble = TiledEnsemble.build(config)
     t_build = time.perf_counter()
+    if config.tiling == "auto":
+        logger.info("tiling: %s", ensemble.tiling_why)
     if ensemble.tiling == "features":
         problem = feature_tiling_problem(ensemble)
         if problem is not None:

@@ -167,7 +167,7 @@ def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
         weights=Path(opts["weights"]) if opts.get("weights") else None,
         val_split=opts.get("val_split", "same_as_test"),
         val_data=opts.get("val_data"),
-        tiling=opts.get("tiling", "image"),
+        tiling=record.graph.get("join", {}).get("tiling", opts.get("tiling", "image")),  # as resolved
         val_ratio=opts.get("val_ratio", 0.2),
         normal_quantile=opts.get("normal_quantile", 0.99),
         score_rule=record.score_rule,

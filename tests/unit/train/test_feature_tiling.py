@@ -163,3 +163,31 @@ def test_the_trunk_in_chunks_gives_the_one_call_result(monkeypatch: pytest.Monke
     assert calls == [2, 2, 2, 1]
     for name, value in whole.items():
         torch.testing.assert_close(chunked[name], value)
+
+
+def test_auto_tiling_is_image_on_small_grids_and_features_where_padim_state_is_large(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import edgekit.train.ensemble as ens
+
+    small = TiledEnsemble.build(_config(tiling="auto"))
+    assert small.tiling == "image"
+    # 3x3 positions x 4x4 locations x 50 x 51 x 4 B = 367,200 B of Gaussians under image tiling
+    assert "in 9 positions, within 1 GiB" in small.tiling_why
+    monkeypatch.setattr(ens, "AUTO_FEATURES_STATE_BYTES", 367_200 - 1)
+    large = TiledEnsemble.build(_config(tiling="auto"))
+    assert large.tiling == "features" and large.tiling_why.startswith("auto: features")
+    assert large.fits_per_frame_location
+    patchcore = TiledEnsemble.build(_config(tiling="auto", model="patchcore"))
+    assert patchcore.tiling == "image" and "PaDiM only" in patchcore.tiling_why
+    stated = TiledEnsemble.build(_config(tiling="image"))
+    assert stated.tiling == "image" and stated.tiling_why == ""
+
+
+def test_auto_tiling_stays_image_where_features_cannot_be_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgekit.train.ensemble as ens
+
+    monkeypatch.setattr(ens, "AUTO_FEATURES_STATE_BYTES", 0)
+    odd = TiledEnsemble.build(_config(tiling="auto", image_size=72, tile_size=40, stride=8))  # off stride 16
+    assert odd.tiling == "image"
+    assert "features cannot be built (layer blocks.4's feature map" in odd.tiling_why

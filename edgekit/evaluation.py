@@ -21,14 +21,15 @@ import cv2
 import numpy as np
 
 from edgekit.artifacts.record import ThresholdMethod, Thresholds
+from edgekit.errors import ArtifactError
 
 
 def _no_nan(values: np.ndarray, what: str = "scores") -> None:
-    """Refuse NaN scores: a broken model must not become a metric or a threshold."""
+    """Refuse NaN scores in one line: a broken model must not become a metric or a threshold."""
     n = int(np.count_nonzero(np.isnan(values)))
     if n:
         msg = f"{what} hold {n} NaN value(s) of {values.size}; metrics and thresholds need numbers (a broken model?)"
-        raise ValueError(msg)
+        raise ArtifactError(msg)
 
 
 def _float_scores(values: np.ndarray) -> np.ndarray:

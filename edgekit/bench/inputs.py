@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edgekit.artifacts.files import sha256_file
 from edgekit.artifacts.manifest import EnsembleManifest
+from edgekit.artifacts.record import TrainingRecord
 from edgekit.bench.frames import StoredFrames, store_frames
 from edgekit.errors import ArtifactError, ConfigError
 
@@ -107,6 +108,7 @@ def training_run(bundle: Path, manifest: EnsembleManifest, modes: tuple[str, ...
 
     Raises:
         ArtifactError: The run is gone.
+        ConfigError: A per-tile mode was asked of a run whose state is per frame location.
     """
     run = Path(manifest.source.get("run") or "")
     if not (run / RECORD_NAME).is_file():
@@ -116,6 +118,14 @@ def training_run(bundle: Path, manifest: EnsembleManifest, modes: tuple[str, ...
             "need it; accepted: the run at that path, or --modes bound,edgekit,edgekit_predecoded"
         )
         raise ArtifactError(msg)
+    per_tile = [m for m in modes if m in RUN_MODES]
+    if per_tile and TrainingRecord.load(run, verify=False).shared is not None:
+        msg = (
+            f"run {run} fits PaDiM once per frame location (--tiling features), so its positions hold no "
+            f"model of their own and modes {', '.join(per_tile)} (one model per tile) cannot be built from it; "
+            "accepted: --modes bound,edgekit,edgekit_predecoded,edgekit_fp32"
+        )
+        raise ConfigError(msg)
     recorded = manifest.source.get("record_sha256")
     if recorded and sha256_file(run / RECORD_NAME) != recorded:
         logger.warning(

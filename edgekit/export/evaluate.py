@@ -23,6 +23,11 @@ ov = require("openvino", "export")
 logger = logging.getLogger(__name__)
 
 
+def _fitted_on(manifest: EnsembleManifest) -> str:
+    """The frames the bundle's thresholds were fitted on, as export recorded them."""
+    return f"the exported model's {manifest.accuracy.get('thresholds_split', 'validation frames')}"
+
+
 def evaluate_bundle(folder: Path, data: Path) -> EvalReport:
     """Metrics of a bundle on a dataset's test split, at the bundle's frame size and thresholds.
 
@@ -46,6 +51,6 @@ def evaluate_bundle(folder: Path, data: Path) -> EvalReport:
         n_test=len(test.labels),
         n_anomalous=int(test.labels.sum()),
         systems={name: split_metrics(preds.scores, test.labels, preds.maps, test.masks, t)},
-        details={name: {"grid": str(grid), "thresholds": t.method, "thresholds_from": t.detail}},
+        details={name: {"grid": str(grid), "thresholds": t.method, "thresholds_from": _fitted_on(manifest)}},
         main=name,
     )

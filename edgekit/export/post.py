@@ -16,6 +16,7 @@ import numpy as np
 from edgekit._extras import require
 from edgekit.artifacts.ir import ANOMALY_MAP, PRED_LABEL, PRED_MASK, PRED_SCORE, RAW_MAP, RAW_SCORE
 from edgekit.artifacts.record import Thresholds
+from edgekit.errors import ArtifactError
 
 ov = require("openvino", "export")
 ops = require("openvino.opset13", "export")
@@ -86,20 +87,20 @@ def raw_outputs(model: Any) -> Any:
         The model with outputs ``raw_map [B, 1, H, W]`` and ``raw_score [B]`` only.
 
     Raises:
-        ValueError: The graph's outputs are not the ones :func:`with_postprocessing` builds.
+        ArtifactError: The graph's outputs are not the ones :func:`with_postprocessing` builds.
     """
     model = model.clone()
     names = {name for out in model.outputs for name in out.get_names()}
     if not {PRED_SCORE, ANOMALY_MAP} <= names:
         msg = f"not an edgekit bundle graph: outputs {sorted(names)}; expected {PRED_SCORE} and {ANOMALY_MAP}"
-        raise ValueError(msg)
+        raise ArtifactError(msg)
     raw = {}
     for normalized, name in ((ANOMALY_MAP, RAW_MAP), (PRED_SCORE, RAW_SCORE)):
         add = model.output(normalized).get_node().input_value(0).get_node()
         keep = add.input_value(1).get_node() if add.get_type_name() == "Add" else None
         if keep is None or keep.get_type_name() != "Subtract" or keep.input_value(0) != keep.input_value(1):
             msg = f"output {normalized} is not edgekit's normalization (clamp(...) + (x - x)); cannot recover {name}"
-            raise ValueError(msg)
+            raise ArtifactError(msg)
         raw[name] = keep.input_value(0)
     for result in list(model.get_results()):
         model.remove_result(result)

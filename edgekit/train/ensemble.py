@@ -56,9 +56,10 @@ def feature_tiling_problem(ensemble: TiledEnsemble) -> str | None:
 
 
 #: ``--tiling auto`` takes ``features`` for PaDiM where image tiling's per-position Gaussians would
-#: pass this. At 2448x2048 (285 positions, 2.8 GB of state) image tiling peaked at 15.3 GB in
-#: training and ``features`` at 6.4 GB, with the same test AUPRO on coins (0.988 / 0.987); at
-#: 512 px (9 positions, 94 MB) image tiling scores 0.005-0.027 higher AUPRO (benchmarks/README.md).
+#: pass this and features tiling would hold at most half as much (the tiles overlap). At 2448x2048
+#: (285 positions, 2.8 GB of state) image tiling peaked at 15.3 GB in training and ``features`` at
+#: 6.4 GB, with the same test AUPRO on coins (0.988 / 0.987); at 512 px (9 positions, 90 MiB) image
+#: tiling scores 0.005-0.027 higher AUPRO (benchmarks/README.md).
 AUTO_FEATURES_STATE_BYTES = 2**30
 
 
@@ -78,14 +79,19 @@ def auto_tiling(ensemble: TiledEnsemble) -> tuple[str, str]:
         feats = ensemble.family.features(ensemble.trunk, torch.zeros(1, 3, t_h, t_w))
         emb = ensemble.positions[0].generate_embedding(feats)
     channels, locations = emb.shape[1], emb.shape[2] * emb.shape[3]
-    state = ensemble.n_positions * locations * channels * (channels + 1) * 4
+    per_location = channels * (channels + 1) * 4
+    state = ensemble.n_positions * locations * per_location
+    stride = t_h // emb.shape[2]
+    frame_state = (ensemble.grid.image_hw[0] // stride) * (ensemble.grid.image_hw[1] // stride) * per_location
     held = f"image tiling would hold {state / 2**20:.0f} MiB of Gaussians in {ensemble.n_positions} positions"
     if state <= AUTO_FEATURES_STATE_BYTES:
         return "image", f"auto: image ({held}, within {AUTO_FEATURES_STATE_BYTES / 2**30:g} GiB)"
+    if 2 * frame_state > state:  # tiles barely overlap: one Gaussian per frame location saves little
+        return "image", f"auto: image ({held}; features would hold {frame_state / 2**20:.0f} MiB, not half)"
     problem = feature_tiling_problem(ensemble)
     if problem is not None:
         return "image", f"auto: image although {held}: features cannot be built ({problem})"
-    return "features", f"auto: features ({held}; features fits one per frame location)"
+    return "features", f"auto: features ({held}; features holds {frame_state / 2**20:.0f} MiB, one per frame location)"
 
 
 def to_input(tiles_bgr: np.ndarray) -> torch.Tensor:

@@ -47,6 +47,15 @@ def test_features_tiling_bundle_agrees_with_the_torch_run(known_data: Path, edge
     labels = raw.scores >= th["image_threshold"]
     assert [r.label for r in results] == labels.tolist()
     assert {r.label for r in results} == {True, False}
+    if model == "padim":  # no model per tile to benchmark against: bench refuses those modes in one line
+        from edgekit.artifacts.manifest import EnsembleManifest
+        from edgekit.bench.inputs import training_run
+        from edgekit.errors import ConfigError
+
+        manifest = EnsembleManifest.load(bundle)
+        with pytest.raises(ConfigError, match=r"once per frame location .* modes naive, anomalib .* accepted: --modes"):
+            training_run(bundle, manifest, ("edgekit", "naive", "anomalib"))
+        assert training_run(bundle, manifest, ("edgekit_fp32",)).resolve() == run.resolve()
     if model == "padim":  # the shared file is checked like every other
         from edgekit.errors import ArtifactError
 

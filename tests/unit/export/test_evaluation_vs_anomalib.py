@@ -18,6 +18,7 @@ from anomalib.metrics.auroc import _AUROC  # noqa: E402
 from anomalib.metrics.f1_score import _F1Max  # noqa: E402
 from anomalib.metrics.threshold.f1_adaptive_threshold import _F1AdaptiveThreshold  # noqa: E402
 
+from edgekit.errors import ArtifactError  # noqa: E402
 from edgekit.evaluation import aupro, auroc, f1_adaptive_threshold, f1_max  # noqa: E402
 
 TOL = 1e-6
@@ -148,11 +149,11 @@ def test_nan_scores_are_refused_in_one_line() -> None:
     scores = np.array([0.1, np.nan, 0.3], np.float32)
     labels = np.array([0, 1, 1])
     for fn in (auroc, f1_adaptive_threshold, f1_max):
-        with pytest.raises(ValueError, match="scores hold 1 NaN value"):
+        with pytest.raises(ArtifactError, match="scores hold 1 NaN value"):
             fn(scores, labels)
     maps = np.zeros((1, 4, 4), np.float32)
     maps[0, 1, 1] = np.nan
-    with pytest.raises(ValueError, match="maps hold 1 NaN value"):
+    with pytest.raises(ArtifactError, match="maps hold 1 NaN value"):
         aupro(maps, np.eye(4, dtype=np.uint8)[None])
 
 

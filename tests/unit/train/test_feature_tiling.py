@@ -191,3 +191,12 @@ def test_auto_tiling_stays_image_where_features_cannot_be_built(monkeypatch: pyt
     odd = TiledEnsemble.build(_config(tiling="auto", image_size=72, tile_size=40, stride=8))  # off stride 16
     assert odd.tiling == "image"
     assert "features cannot be built (layer blocks.4's feature map" in odd.tiling_why
+
+
+def test_auto_tiling_stays_image_where_the_tiles_do_not_overlap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without overlap both tilings hold one Gaussian per frame location: nothing to save."""
+    import edgekit.train.ensemble as ens
+
+    monkeypatch.setattr(ens, "AUTO_FEATURES_STATE_BYTES", 0)
+    flush = TiledEnsemble.build(_config(tiling="auto", stride=32))  # 2x2 tiles of 32 on 64, no overlap
+    assert flush.tiling == "image" and "not half" in flush.tiling_why

@@ -16,7 +16,7 @@ from edgekit import evaluation
 from edgekit._extras import require
 from edgekit.artifacts.ir import RAW_MAP, RAW_SCORE, specialize
 from edgekit.artifacts.record import Thresholds
-from edgekit.evaluation import aupro, auroc, f1_at
+from edgekit.evaluation import METRIC_KEYS, aupro, auroc, split_metrics
 from edgekit.export.calibration import FrameSet
 
 ov = require("openvino", "export")
@@ -60,13 +60,9 @@ def predict(compiled: Any, frames: np.ndarray) -> FramePredictions:
 
 
 def metrics(preds: FramePredictions, frames: FrameSet, thresholds: Thresholds) -> dict[str, float]:
-    """Image AUROC, image F1 at the threshold, pixel AUROC and pixel AUPRO (numpy ports of anomalib's)."""
-    return {
-        "image_auroc": auroc(preds.scores, frames.labels),
-        "image_f1": f1_at(preds.scores, frames.labels, thresholds.image_threshold),
-        "pixel_auroc": auroc(preds.maps, frames.masks),
-        "pixel_aupro": aupro(preds.maps, frames.masks),
-    }
+    """The four reported metrics (:data:`~edgekit.evaluation.METRIC_KEYS`), as ``edgekit evaluate`` computes them."""
+    report = split_metrics(preds.scores, frames.labels, preds.maps, frames.masks, thresholds)
+    return {key: report[key] for key in METRIC_KEYS}
 
 
 def one_metric(key: str, preds: FramePredictions, frames: FrameSet) -> float:

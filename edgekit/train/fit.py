@@ -216,7 +216,7 @@ def train(config: TrainConfig) -> TrainResult:
     t_build = time.perf_counter()
     if config.tiling == "auto":
         logger.info("tiling: %s", ensemble.tiling_why)
-    if ensemble.tiling == "features":
+    if ensemble.tiling == "features" and config.tiling != "auto":  # auto resolves to features only once it is buildable
         problem = feature_tiling_problem(ensemble)
         if problem is not None:
             msg = f"--tiling features cannot be built: {problem}; accepted here: --tiling image"

@@ -234,7 +234,7 @@ def rescore_child(run: Path, data: Path, size: int, out: Path) -> None:
 
     from edgekit.artifacts.record import Thresholds
     from edgekit.data import load_split, scan_dataset
-    from edgekit.train.metrics import evaluate
+    from edgekit.evaluation import split_metrics
 
     record = json.loads((run / "training.json").read_text())
     h, w = record["grid"]["image_hw"]
@@ -248,7 +248,8 @@ def rescore_child(run: Path, data: Path, size: int, out: Path) -> None:
         raw = np.asarray(result[compiled.output("raw_map")])[0, 0]
         maps.append(cv2.resize(raw, (size, size), interpolation=cv2.INTER_LINEAR))
         scores.append(float(np.asarray(result[compiled.output("raw_score")]).reshape(-1)[0]))
-    metrics = evaluate(np.array(scores), test.labels, np.stack(maps), test.masks, Thresholds(**record["thresholds"]))
+    thresholds = Thresholds(**record["thresholds"])
+    metrics = split_metrics(np.array(scores), test.labels, np.stack(maps), test.masks, thresholds)
     out.write_text(json.dumps(metrics, default=float))
 
 

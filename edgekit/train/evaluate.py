@@ -12,14 +12,13 @@ import numpy as np
 from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit
-from edgekit.evaluation import EvalReport
+from edgekit.evaluation import EvalReport, split_metrics
 from edgekit.tiling import size_text
 from edgekit.train import ov_trunk
 from edgekit.train.config import TrainConfig
 from edgekit.train.ensemble import TiledEnsemble
 from edgekit.train.fit import train
 from edgekit.train.infer import Predictions, predict_frames
-from edgekit.train.metrics import evaluate
 from edgekit.train.run_io import config_from_record, load_run
 
 logger = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def evaluate_ensemble(
 ) -> tuple[dict[str, float], Predictions]:
     """Metrics of one system on a loaded test split."""
     preds = _predict_at(ensemble, test, progress, desc)
-    return evaluate(preds.scores, test.labels, preds.maps, test.masks, thresholds), preds
+    return split_metrics(preds.scores, test.labels, preds.maps, test.masks, thresholds), preds
 
 
 def baseline_configs(config: TrainConfig, scratch: Path) -> dict[str, TrainConfig]:

@@ -21,6 +21,7 @@ from edgekit.artifacts.record import Thresholds, TrainingRecord
 from edgekit.data import load_split, scan_dataset
 from edgekit.data.mvtec import LoadedSplit, scan_validation, validation_folder
 from edgekit.errors import ConfigError, DataError
+from edgekit.evaluation import fit_thresholds
 from edgekit.perf import peak_rss_mb
 from edgekit.train import ov_trunk
 from edgekit.train.backbones import packaged_source
@@ -28,7 +29,6 @@ from edgekit.train.config import TrainConfig, ValSplit
 from edgekit.train.ensemble import TiledEnsemble, feature_tiling_problem, to_input
 from edgekit.train.graph import resolve_join_order
 from edgekit.train.infer import predict_frames
-from edgekit.train.metrics import fit_thresholds
 from edgekit.train.run_io import check_out, save_run
 
 torch = require("torch", "train")

@@ -15,8 +15,8 @@ from edgekit.data import load_split, scan_dataset
 
 pytest.importorskip("anomalib")
 
+from edgekit.evaluation import aupro, auroc
 from edgekit.train.evaluate import evaluate_ensemble, evaluate_run
-from edgekit.train.metrics import aupro, auroc
 from edgekit.train.run_io import load_run
 
 

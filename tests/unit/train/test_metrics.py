@@ -7,15 +7,15 @@ import pytest
 
 pytest.importorskip("anomalib")
 
-from edgekit.train.config import ThresholdMethod
-from edgekit.train.metrics import (
+from edgekit.evaluation import (
     aupro,
     auroc,
-    evaluate,
     f1_adaptive_threshold,
     f1_at,
     fit_thresholds,
+    split_metrics,
 )
+from edgekit.train.config import ThresholdMethod
 
 LABELS = np.array([0, 0, 0, 0, 1, 1, 1, 1])
 
@@ -129,9 +129,9 @@ def test_evaluate_reports_the_four_metrics_and_f1_max() -> None:
     masks[3:, 2:5, 2:5] = 1
     maps = masks * 10.0 + 200.0
     thr = fit_thresholds(scores, labels, maps, masks, 0.99, "x")
-    out = evaluate(scores, labels, maps, masks, thr)
+    out = split_metrics(scores, labels, maps, masks, thr)
     assert set(out) == {"image_auroc", "image_f1", "pixel_auroc", "pixel_aupro", "image_f1_max"}
     assert out["image_auroc"] == 1.0 and out["image_f1_max"] == 1.0
     assert out["pixel_auroc"] == 1.0 and out["pixel_aupro"] == pytest.approx(1.0, abs=1e-4)
-    out = evaluate(scores[::-1].copy(), labels, maps, masks, thr)  # a detector that is always wrong
+    out = split_metrics(scores[::-1].copy(), labels, maps, masks, thr)  # a detector that is always wrong
     assert out["image_auroc"] == 0.0 and out["image_f1"] < 0.5

@@ -23,7 +23,19 @@ def command(
     """Evaluate a trained run, or an exported bundle as deployed (INT8, its thresholds), on the test split of DATA."""
     from edgekit.artifacts.files import write_json
     from edgekit.artifacts.manifest import MANIFEST_NAME
+    from edgekit.artifacts.record import RECORD_NAME
+    from edgekit.errors import ArtifactError
     from edgekit.evaluation import METRIC_KEYS
+
+    if not target.is_dir():
+        msg = f"{target} is not a folder: expected a run (edgekit train --out) or a bundle (edgekit export --out)"
+        raise ArtifactError(msg)
+    if not (target / MANIFEST_NAME).is_file() and not (target / RECORD_NAME).is_file():
+        msg = (
+            f"{target} is neither a run nor a bundle: it holds no {RECORD_NAME} (written by edgekit train) "
+            f"and no {MANIFEST_NAME} (written by edgekit export)"
+        )
+        raise ArtifactError(msg)
 
     if (target / MANIFEST_NAME).is_file():
         for flag, given in (("--baselines", baselines), ("--figures", figures is not None)):

@@ -15,6 +15,10 @@ on 512, lite0, thresholds from held-out images) and measured on the same test fr
   (Group)Convolution except the map blurs, the only convolutions outside the trunk. ``--speed-only``
   re-measures the speed of every trained cell, the two tilings of a category alternating call by call.
 
+``--epochs N`` trains STFPM, FastFlow and Reverse Distillation for N epochs instead of their default
+(20), for a like-for-like comparison of the two tilings on a smaller budget; such cells are keyed and
+stored apart (``...|epochsN``).
+
     .venv/bin/python benchmarks/feature_tiling.py --out build/bench/feature_tiling.json
 """
 
@@ -41,6 +45,11 @@ DEFAULT_CATEGORIES = "demo/coffee,wide/tissue,wide/cat,wide/coins,wide/logo"
 def data_root(name: str, demo: Path, wide: Path) -> Path:
     kind, category = name.split("/", 1)
     return (demo if kind == "demo" else wide) / category
+
+
+def cell(name: str, model: str, tiling: str, epochs: int) -> str:
+    """A cell's key in the JSON (and its run folder's name): category, model, tiling, epochs if not default."""
+    return f"{name}|{model}|{tiling}" + (f"|epochs{epochs}" if epochs else "")
 
 
 def train(data: Path, out: Path, model: str, tiling: str, extra: list[str]) -> float:
@@ -139,6 +148,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "build/bench/feature_tiling.json")
     parser.add_argument("--speed-only", action="store_true", help="re-measure the speed of trained cells, paired")
     parser.add_argument("--rescore", action="store_true", help="re-measure the quality of trained cells")
+    parser.add_argument("--epochs", type=int, default=0, help="epochs for STFPM/FastFlow/RD (0: model default)")
     args = parser.parse_args()
     results: dict[str, Any] = json.loads(args.out.read_text()) if args.out.exists() else {"cells": {}}
     results["command"] = " ".join(sys.argv)
@@ -146,10 +156,10 @@ def main() -> None:
     for name in args.categories.split(",") if args.speed_only else []:
         data = data_root(name, args.demo, args.wide)
         for model in args.models.split(","):
-            keys = {t: f"{name}|{model}|{t}" for t in ("image", "features")}
+            keys = {t: cell(name, model, t, args.epochs) for t in ("image", "features")}
             if not all(k in results["cells"] for k in keys.values()):
                 continue
-            runs = {t: args.work / name.replace("/", "_") / f"{model}_{t}" for t in keys}
+            runs = {t: args.work / name.replace("/", "_") / "_".join(k.split("|")[1:]) for t, k in keys.items()}
             from edgekit.data import load_split, scan_dataset
 
             grid = json.loads((runs["image"] / "training.json").read_text())["grid"]
@@ -162,15 +172,15 @@ def main() -> None:
         data = data_root(name, args.demo, args.wide)
         for model in args.models.split(","):
             for tiling in ("image", "features"):
-                key = f"{name}|{model}|{tiling}"
-                run = args.work / name.replace("/", "_") / f"{model}_{tiling}"
+                key = cell(name, model, tiling, args.epochs)
+                run = args.work / name.replace("/", "_") / "_".join(key.split("|")[1:])
                 if key in results["cells"]:
                     if args.rescore:
                         results["cells"][key].update(quality(run, data)[0])
                         args.out.write_text(json.dumps(results, indent=2))
                         print(key, "rescored", results["cells"][key], flush=True)
                     continue
-                train_s = train(data, run, model, tiling, [])
+                train_s = train(data, run, model, tiling, ["--epochs", str(args.epochs)] if args.epochs else [])
                 figures, images = quality(run, data)
                 results["cells"][key] = {**figures, **speed(run, images, args.reps), "train_s": round(train_s, 1)}
                 args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +193,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.categories.split(","):
         for model in args.models.split(","):
-            a, b = (results["cells"].get(f"{name}|{model}|{t}") for t in ("image", "features"))
+            a, b = (results["cells"].get(cell(name, model, t, args.epochs)) for t in ("image", "features"))
             if not a or not b:
                 continue
             ratio = b["trunk_ms"] / a["trunk_ms"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._table import fmt, format_rows
+from edgekit.train.config import TrainConfig
 
 _MODELS = ("padim", "patchcore", "stfpm", "fastflow", "reverse_distillation")
 _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "wide_resnet50_2")
@@ -25,6 +26,13 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option("--weights", type=click.Path(path_type=Path, dir_okay=False), help="Local backbone state dict.")
 @click.option("--layers", help="Comma-separated trunk layers (default: the model's choice for the backbone).")
 @click.option("--n-features", type=int, default=50, show_default=True, help="PaDiM features per patch.")
+@click.option(
+    "--cov-reg",
+    type=float,
+    default=TrainConfig.cov_reg,
+    show_default=True,
+    help="PaDiM: added to each patch covariance's diagonal before inverting (anomalib: 0.01).",
+)
 @click.option("--coreset-ratio", type=float, default=0.01, show_default=True, help="PatchCore memory kept.")
 @click.option("--epochs", type=int, default=0, help="Epochs for STFPM/FastFlow/RD [default: model's].")
 @click.option("--batch-size", type=int, default=4, show_default=True, help="Images per step.")
@@ -89,6 +97,7 @@ def command(
     weights: Path | None,
     layers: str | None,
     n_features: int,
+    cov_reg: float,
     coreset_ratio: float,
     epochs: int,
     batch_size: int,
@@ -104,7 +113,6 @@ def command(
 ) -> None:
     """Train one anomalib model per tile position, sharing one frozen trunk, and write RUN."""
     from edgekit.tiling import parse_size
-    from edgekit.train.config import TrainConfig
     from edgekit.train.fit import train
 
     config = TrainConfig(
@@ -118,6 +126,7 @@ def command(
         weights=weights,
         layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else (),
         n_features=n_features,
+        cov_reg=cov_reg,
         coreset_ratio=coreset_ratio,
         epochs=epochs,
         batch_size=batch_size,

@@ -106,6 +106,7 @@ class TrainConfig:
         n_features: PaDiM: features kept per patch (random subset, as anomalib does). 50 by measurement
             (benchmarks/train_compare.py, coffee 512 px, blocks.2+4): pixel AUPRO 0.989 as at 100,
             with 10 MiB of inverse covariances per position instead of 39.5.
+        cov_reg: PaDiM: added to each patch covariance's diagonal before it is inverted (anomalib: 0.01).
         coreset_ratio: PatchCore: fraction of patch features kept in each memory bank.
         num_neighbors: PatchCore: neighbours for the score reweighting.
         epochs: Training epochs for the trained models (STFPM, FastFlow, RD); 0 = model default.
@@ -144,6 +145,7 @@ class TrainConfig:
     weights: Path | None = None
     layers: tuple[str, ...] = ()
     n_features: int = 50
+    cov_reg: float = 0.01
     coreset_ratio: float = 0.01
     num_neighbors: int = 9
     epochs: int = 0
@@ -180,6 +182,7 @@ class TrainConfig:
         self.grid  # noqa: B018 - validates image, tile and stride sizes together
         checks = [
             (self.n_features >= 1, "n_features", self.n_features, ">= 1"),
+            (self.cov_reg > 0, "cov_reg", self.cov_reg, "> 0"),
             (0 < self.coreset_ratio <= 1, "coreset_ratio", self.coreset_ratio, "0 < ratio <= 1"),
             (self.num_neighbors >= 1, "num_neighbors", self.num_neighbors, ">= 1"),
             (self.epochs >= 0, "epochs", self.epochs, ">= 0 (0 = the model's default)"),
@@ -242,6 +245,7 @@ class TrainConfig:
         return {
             "layers": list(self.layers),
             "n_features": self.n_features,
+            "cov_reg": self.cov_reg,
             "coreset_ratio": self.coreset_ratio,
             "num_neighbors": self.num_neighbors,
             "epochs": self.epochs,

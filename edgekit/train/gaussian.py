@@ -4,9 +4,10 @@ anomalib's ``PadimModel`` keeps every training embedding (``memory_bank``) and f
 ``MultiVariateGaussian`` at the end: ``images x C x P`` floats per position, which at 2448x2048 with
 hundreds of positions is tens of GB. :class:`GaussianAccumulator` keeps, per patch location, the
 running mean and the centred sum of outer products, merged batch by batch with Chan et al.'s
-parallel update (numerically stable in float32), and ends with anomalib's regularization
-(``+ 0.01 I`` then ``+ 1e-5 I``) and inverse. Its memory is ``P x C x C`` floats, whatever the number of
-images; the inverse is written over the sums, chunk by chunk, so finishing adds one chunk.
+parallel update (numerically stable in float32), and ends with a ridge on the covariance
+(``+ reg I``; anomalib's is ``reg = 0.01``), anomalib's stabilizing ``+ 1e-5 I`` and the inverse.
+Its memory is ``P x C x C`` floats, whatever the number of images; the inverse is written over the
+sums, chunk by chunk, so finishing adds one chunk.
 """
 
 from __future__ import annotations
@@ -25,10 +26,12 @@ class GaussianAccumulator:
     Args:
         channels: Embedding channels C.
         locations: Patch locations P.
+        reg: Added to the covariance's diagonal before inverting (anomalib: 0.01).
     """
 
-    def __init__(self, channels: int, locations: int) -> None:
+    def __init__(self, channels: int, locations: int, reg: float = 0.01) -> None:
         self.n = 0
+        self.reg = reg
         self.mean = torch.zeros(locations, channels)
         self.m2 = torch.zeros(locations, channels, channels)
 
@@ -71,7 +74,7 @@ class GaussianAccumulator:
         eye = torch.eye(channels)
         inv = self.m2
         for lo in range(0, inv.shape[0], CHUNK):
-            cov = inv[lo : lo + CHUNK] / (self.n - 1) + 0.01 * eye  # anomalib's _cov(...) + 0.01 * identity
+            cov = inv[lo : lo + CHUNK] / (self.n - 1) + self.reg * eye  # anomalib: _cov(...) + 0.01 * identity
             inv[lo : lo + CHUNK] = torch.linalg.inv(cov + 1e-5 * eye)  # then its stabilizing 1e-5 * identity
         mean = self.mean.t().contiguous()
         self.m2 = self.mean = None  # spent

@@ -64,7 +64,7 @@ class PadimFamily(Family):
         emb = model.generate_embedding(feats)
         acc = model.__dict__.get("_gaussian_acc")
         if acc is None:
-            acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3])
+            acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
             model.__dict__["_gaussian_acc"] = acc
         acc.add(emb.flatten(2))
 
@@ -79,7 +79,7 @@ class PadimFamily(Family):
     def frame_accumulator(self, model: torch.nn.Module, full: Features) -> GaussianAccumulator:
         """An empty accumulator for the frame embedding of ``full`` (frame-level feature maps)."""
         emb = model.generate_embedding(full)
-        acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3])
+        acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
         acc.hw = tuple(emb.shape[-2:])
         return acc
 

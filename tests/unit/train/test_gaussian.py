@@ -63,3 +63,16 @@ def test_refusals_are_one_line() -> None:
     acc.add(_bank(1).flatten(2))
     with pytest.raises(ValueError, match="at least 2 training images per patch, got 1"):
         acc.finish()
+
+
+@pytest.mark.parametrize("reg", [0.01, 1.0])
+def test_ridge_is_added_before_the_inverse(reg: float) -> None:
+    bank = _bank(40)
+    acc = GaussianAccumulator(12, 35, reg=reg)
+    acc.add(bank.flatten(2))
+    _, inv = acc.finish()
+    x = bank.double().flatten(2).permute(2, 0, 1)  # [P, N, C]
+    xc = x - x.mean(dim=1, keepdim=True)
+    cov = xc.transpose(1, 2) @ xc / (len(bank) - 1) + (reg + 1e-5) * torch.eye(12, dtype=torch.float64)
+    truth = torch.linalg.inv(cov)
+    assert float((inv.double() - truth).abs().amax() / truth.abs().amax()) < 1e-4

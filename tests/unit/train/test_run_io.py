@@ -66,7 +66,7 @@ def test_config_from_record_rebuilds_the_training_config(tmp_path: Path) -> None
     weights = tmp_path / "r18.safetensors"
     original = TrainConfig(
         data=Path("/somewhere/data"), out=Path("r"), image_size=128, tile_size=64, stride=32, backbone="resnet18",
-        weights=weights, n_features=77, seed=5, val_split="from_train", val_ratio=0.3, normal_quantile=0.9,
+        weights=weights, n_features=77, cov_reg=0.5, seed=5, val_split="from_train", val_ratio=0.3, normal_quantile=0.9,
         score_rule="mean_of_tile_max",
     )
     config = config_from_record(_record(original.model_options()), tmp_path / "run")
@@ -76,6 +76,8 @@ def test_config_from_record_rebuilds_the_training_config(tmp_path: Path) -> None
     assert config.val_split is ValSplit.FROM_TRAIN and config.val_ratio == 0.3 and config.normal_quantile == 0.9
     assert config.model_options() == original.model_options()
     assert config.score_rule == "mean_of_tile_max"
+    older = {k: v for k, v in original.model_options().items() if k != "cov_reg"}  # a run from before --cov-reg
+    assert config_from_record(_record(older), tmp_path / "run").cov_reg == 0.01  # what it was fitted with
 
 
 def test_config_from_an_older_record_without_the_new_options(tmp_path: Path) -> None:

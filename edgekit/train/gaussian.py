@@ -26,10 +26,11 @@ class GaussianAccumulator:
     Args:
         channels: Embedding channels C.
         locations: Patch locations P.
-        reg: Added to the covariance's diagonal before inverting (anomalib: 0.01).
+        reg: Added to the covariance's diagonal before inverting (anomalib: 0.01; training passes
+            :attr:`TrainConfig.cov_reg <edgekit.train.config.TrainConfig>`).
     """
 
-    def __init__(self, channels: int, locations: int, reg: float = 0.01) -> None:
+    def __init__(self, channels: int, locations: int, reg: float) -> None:
         self.n = 0
         self.reg = reg
         self.mean = torch.zeros(locations, channels)

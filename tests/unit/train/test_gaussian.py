@@ -8,6 +8,9 @@ torch = pytest.importorskip("torch")
 
 from edgekit.train.gaussian import GaussianAccumulator  # noqa: E402
 
+#: anomalib's ``MultiVariateGaussian`` adds 0.01 to the covariance's diagonal.
+ANOMALIB_REG = 0.01
+
 
 def _bank(n: int, c: int = 12, h: int = 5, w: int = 7) -> torch.Tensor:
     g = torch.Generator().manual_seed(n)
@@ -22,7 +25,7 @@ def test_equals_anomalib_multivariate_gaussian(batches: tuple[int, ...]) -> None
     bank = _bank(sum(batches))
     want = MultiVariateGaussian()
     want.fit(bank)
-    acc = GaussianAccumulator(bank.shape[1], bank.shape[2] * bank.shape[3])
+    acc = GaussianAccumulator(bank.shape[1], bank.shape[2] * bank.shape[3], reg=ANOMALIB_REG)
     start = 0
     for size in batches:
         acc.add(bank[start : start + size].flatten(2))
@@ -44,10 +47,10 @@ def test_memory_does_not_grow_with_images_and_chunks_agree(monkeypatch: pytest.M
     import edgekit.train.gaussian as module
 
     bank = _bank(9)
-    whole = GaussianAccumulator(12, 35)
+    whole = GaussianAccumulator(12, 35, reg=ANOMALIB_REG)
     whole.add(bank.flatten(2))
     monkeypatch.setattr(module, "CHUNK", 4)  # 35 locations in 9 chunks
-    chunked = GaussianAccumulator(12, 35)
+    chunked = GaussianAccumulator(12, 35, reg=ANOMALIB_REG)
     before = chunked.m2.data_ptr()
     for i in range(9):
         chunked.add(bank[i : i + 1].flatten(2))
@@ -57,7 +60,7 @@ def test_memory_does_not_grow_with_images_and_chunks_agree(monkeypatch: pytest.M
 
 
 def test_refusals_are_one_line() -> None:
-    acc = GaussianAccumulator(12, 35)
+    acc = GaussianAccumulator(12, 35, reg=ANOMALIB_REG)
     with pytest.raises(ValueError, match=r"does not fit \[B, 12, 35\]"):
         acc.add(torch.zeros(2, 12, 36))
     acc.add(_bank(1).flatten(2))

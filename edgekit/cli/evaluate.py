@@ -28,7 +28,8 @@ def command(
     from edgekit.evaluation import METRIC_KEYS
 
     if not target.is_dir():
-        msg = f"{target} is not a folder: expected a run (edgekit train --out) or a bundle (edgekit export --out)"
+        what = "is not a folder" if target.exists() else "does not exist"
+        msg = f"{target} {what}: expected a run (edgekit train --out) or a bundle (edgekit export --out)"
         raise ArtifactError(msg)
     if not (target / MANIFEST_NAME).is_file() and not (target / RECORD_NAME).is_file():
         msg = (

@@ -12,7 +12,13 @@ Edgekit = Callable[[list[object]], Result]
 
 def test_missing_target(edgekit: Edgekit, refused: Callable, tmp_path: Path) -> None:
     line = refused(edgekit(["evaluate", tmp_path / "nope", "--data", tmp_path]))
-    assert f"{tmp_path / 'nope'} is not a folder" in line and "a run" in line and "a bundle" in line
+    assert f"{tmp_path / 'nope'} does not exist" in line and "a run" in line and "a bundle" in line
+
+
+def test_file_target(edgekit: Edgekit, refused: Callable, tmp_path: Path) -> None:
+    (tmp_path / "model.xml").write_text("<net/>")
+    line = refused(edgekit(["evaluate", tmp_path / "model.xml", "--data", tmp_path]))
+    assert f"{tmp_path / 'model.xml'} is not a folder" in line and "edgekit export --out" in line
 
 
 def test_folder_without_record_or_manifest(edgekit: Edgekit, refused: Callable, tmp_path: Path) -> None:

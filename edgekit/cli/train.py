@@ -22,10 +22,12 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 )
 @click.option("--tile-size", default="256", show_default=True, help="Tile size: N or WxH.")
 @click.option("--stride", default="128", show_default=True, help="Step between tiles: N or WxH.")
-@click.option("--backbone", type=click.Choice(_BACKBONES), default="efficientnet_lite0", show_default=True)
+@click.option("--backbone", type=click.Choice(_BACKBONES), default=TrainConfig.backbone, show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path, dir_okay=False), help="Local backbone state dict.")
 @click.option("--layers", help="Comma-separated trunk layers (default: the model's choice for the backbone).")
-@click.option("--n-features", type=int, default=50, show_default=True, help="PaDiM features per patch.")
+@click.option(
+    "--n-features", type=int, default=TrainConfig.n_features, show_default=True, help="PaDiM features per patch."
+)
 @click.option(
     "--cov-reg",
     type=float,
@@ -33,13 +35,15 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     show_default=True,
     help="PaDiM: added to each patch covariance's diagonal before inverting (anomalib: 0.01).",
 )
-@click.option("--coreset-ratio", type=float, default=0.01, show_default=True, help="PatchCore memory kept.")
-@click.option("--epochs", type=int, default=0, help="Epochs for STFPM/FastFlow/RD [default: model's].")
-@click.option("--batch-size", type=int, default=4, show_default=True, help="Images per step.")
+@click.option(
+    "--coreset-ratio", type=float, default=TrainConfig.coreset_ratio, show_default=True, help="PatchCore memory kept."
+)
+@click.option("--epochs", type=int, default=TrainConfig.epochs, help="Epochs for STFPM/FastFlow/RD [default: model's].")
+@click.option("--batch-size", type=int, default=TrainConfig.batch_size, show_default=True, help="Images per step.")
 @click.option(
     "--val-split",
     type=click.Choice(["auto", "validation", "from_train", "same_as_test"]),
-    default="auto",
+    default=TrainConfig.val_split.value,
     show_default=True,
     help="Images the thresholds are fitted on. auto: the data set's held-out validation folder "
     "(ROOT/validation/CATEGORY), else held-out good training images; same_as_test: the test split, "
@@ -54,14 +58,14 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     "--join",
     "join_weights",
     type=click.Choice(["uniform", "taper"]),
-    default="uniform",
+    default=TrainConfig.join_weights.value,
     show_default=True,
     help="Overlap weighting when tile maps are joined.",
 )
 @click.option(
     "--tiling",
     type=click.Choice(["auto", "image", "features"]),
-    default="auto",
+    default=TrainConfig.tiling,
     show_default=True,
     help="Where the frozen trunk runs: image (on every tile, anomalib's way) or features (once on the whole "
     "frame; each position reads its region of the feature maps: no overlap recomputed, no padding seams). "
@@ -70,7 +74,7 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option(
     "--trunk-runtime",
     type=click.Choice(["auto", "torch", "openvino"]),
-    default="auto",
+    default=TrainConfig.trunk_runtime,
     show_default=True,
     help="What computes the frozen trunk's features while training: auto uses OpenVINO (converted once, f32, "
     "several times faster on a CPU) where the job's trunk input passes 100 MP, e.g. 5 MP frames.",
@@ -78,13 +82,19 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option(
     "--join-order",
     type=click.Choice(["auto", "frame", "tile"]),
-    default="auto",
+    default=TrainConfig.join_order,
     show_default=True,
     help="frame: join at feature resolution, one upsample and blur per frame; tile: anomalib's per-tile order; "
     "auto: frame where the model and grid allow it.",
 )
-@click.option("--seam-width", type=int, default=0, show_default=True, help="Blur this many pixels around seams.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seam-width",
+    type=int,
+    default=TrainConfig.seam_width,
+    show_default=True,
+    help="Blur this many pixels around seams.",
+)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def command(
     data: Path,

@@ -31,14 +31,15 @@ def command(
         what = "is not a folder" if target.exists() else "does not exist"
         msg = f"{target} {what}: expected a run (edgekit train --out) or a bundle (edgekit export --out)"
         raise ArtifactError(msg)
-    if not (target / MANIFEST_NAME).is_file() and not (target / RECORD_NAME).is_file():
+    is_bundle = (target / MANIFEST_NAME).is_file()
+    if not is_bundle and not (target / RECORD_NAME).is_file():
         msg = (
             f"{target} is neither a run nor a bundle: it holds no {RECORD_NAME} (written by edgekit train) "
             f"and no {MANIFEST_NAME} (written by edgekit export)"
         )
         raise ArtifactError(msg)
 
-    if (target / MANIFEST_NAME).is_file():
+    if is_bundle:
         for flag, given in (("--baselines", baselines), ("--figures", figures is not None)):
             if given:
                 msg = f"{flag} needs a run folder (it uses the trained models); {target} is an exported bundle"

@@ -59,12 +59,16 @@ class PadimFamily(Family):
     #: Positions covering the same frame patch fit one Gaussian with ``--tiling features``.
     frame_state = True
 
+    def _accumulator(self, emb: torch.Tensor) -> GaussianAccumulator:
+        """An empty accumulator for embeddings like ``emb [B, C, H, W]``, with the configured ridge."""
+        return GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
+
     def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:  # noqa: ARG002
         """Merge the position's embeddings into its running Gaussian (no memory bank)."""
         emb = model.generate_embedding(feats)
         acc = model.__dict__.get("_gaussian_acc")
         if acc is None:
-            acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
+            acc = self._accumulator(emb)
             model.__dict__["_gaussian_acc"] = acc
         acc.add(emb.flatten(2))
 
@@ -79,7 +83,7 @@ class PadimFamily(Family):
     def frame_accumulator(self, model: torch.nn.Module, full: Features) -> GaussianAccumulator:
         """An empty accumulator for the frame embedding of ``full`` (frame-level feature maps)."""
         emb = model.generate_embedding(full)
-        acc = GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
+        acc = self._accumulator(emb)
         acc.hw = tuple(emb.shape[-2:])
         return acc
 

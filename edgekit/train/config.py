@@ -106,11 +106,11 @@ class TrainConfig:
         n_features: PaDiM: features kept per patch (random subset, as anomalib does). 50 by measurement
             (benchmarks/train_compare.py, coffee 512 px, blocks.2+4): pixel AUPRO 0.989 as at 100,
             with 10 MiB of inverse covariances per position instead of 39.5.
-        cov_reg: PaDiM: added to each patch covariance's diagonal before it is inverted. 0.1 by
-            measurement (benchmarks/README.md, 10 wide categories): anomalib's 0.01 makes flat, bright
-            regions (logo's white corners) hypersensitive to lighting; 0.1 lifts logo's ensemble from
-            0.941 / 0.746 to 0.969 / 0.782 (image AUROC / AUPRO) and changes nothing on six categories
-            whose features vary more; 1.0 costs retina 0.017 AUPRO.
+        cov_reg: PaDiM: added to each patch covariance's diagonal before it is inverted. anomalib's
+            0.01 by measurement (benchmarks/README.md, ``map_sigma.py`` on 10 wide categories): 0.1
+            lifts logo's ensemble (image AUROC 0.941 -> 0.969) but costs the textures' image AUROC
+            (stars 0.575 -> 0.475, grass 0.637 -> 0.550) and astronaut 0.048 AUPRO, and it lifts
+            single@full as much as the ensemble.
         coreset_ratio: PatchCore: fraction of patch features kept in each memory bank.
         num_neighbors: PatchCore: neighbours for the score reweighting.
         epochs: Training epochs for the trained models (STFPM, FastFlow, RD); 0 = model default.
@@ -149,7 +149,7 @@ class TrainConfig:
     weights: Path | None = None
     layers: tuple[str, ...] = ()
     n_features: int = 50
-    cov_reg: float = 0.1
+    cov_reg: float = 0.01
     coreset_ratio: float = 0.01
     num_neighbors: int = 9
     epochs: int = 0

@@ -78,7 +78,7 @@ def _assert_close(got: np.ndarray, want: np.ndarray, rtol: float) -> None:
 
 @pytest.fixture(scope="module")
 def padim_case(frames: tuple) -> tuple:
-    config = _config("padim", n_features=50, cov_reg=0.01)  # anomalib's ridge (edgekit's default is larger)
+    config = _config("padim", n_features=50, cov_reg=0.01)  # anomalib's ridge, pinned whatever the default
     return (config, *_ensemble_maps(config, *frames))
 
 

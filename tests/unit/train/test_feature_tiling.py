@@ -200,3 +200,37 @@ def test_auto_tiling_stays_image_where_the_tiles_do_not_overlap(monkeypatch: pyt
     monkeypatch.setattr(ens, "AUTO_FEATURES_STATE_BYTES", 0)
     flush = TiledEnsemble.build(_config(tiling="auto", stride=32))  # 2x2 tiles of 32 on 64, no overlap
     assert flush.tiling == "image" and "not half" in flush.tiling_why
+
+
+# --- PaDiM's covariance ridge reaches every fitting path ------------------------------------------
+
+
+def _inverse_covariances(ensemble: TiledEnsemble) -> list[torch.Tensor]:
+    if ensemble.frame_level:
+        inv = ensemble.shared["inv_covariance"]
+        return [inv.reshape(-1, *inv.shape[-2:])]
+    return [model.gaussian.inv_covariance for model in ensemble.positions]
+
+
+@pytest.mark.parametrize(
+    ("tiling", "sizes"),
+    [
+        ("image", {}),  # per position
+        ("features", {}),  # once per frame location
+        ("image", {"tile_size": 64, "stride": 64}),  # one tile: single@full
+    ],
+)
+def test_the_covariance_ridge_is_what_each_path_adds_to_the_diagonal(tiling: str, sizes: dict[str, int]) -> None:
+    """Fitted with ridges 0.01 and 0.5, the covariances (inverted back) differ by exactly 0.49 * I."""
+    frames = _frames(16)  # 16 samples per location for 4 features: well-conditioned covariances
+    fitted = []
+    for reg in (0.01, 0.5):
+        config = _config(tiling=tiling, cov_reg=reg, n_features=4, **sizes)
+        ensemble = TiledEnsemble.build(config)
+        _fit(ensemble, config, frames)
+        assert ensemble.frame_level == (tiling == "features")
+        fitted.append(_inverse_covariances(ensemble))
+    for small, large in zip(*fitted, strict=True):
+        diff = torch.linalg.inv(large.double()) - torch.linalg.inv(small.double())  # [P, C, C]
+        eye = torch.eye(diff.shape[-1], dtype=torch.float64).expand_as(diff)
+        torch.testing.assert_close(diff, 0.49 * eye, rtol=0, atol=2e-3)

@@ -41,14 +41,16 @@ EDGEKIT = str(Path(sys.executable).with_name("edgekit"))
 
 
 def timed(command: list[str], log: Path) -> dict[str, Any]:
-    """Run ``command`` under ``/usr/bin/time -v``: wall seconds, peak RSS MiB, exit code (output to ``log``)."""
+    """Run ``command`` under ``/usr/bin/time -v``: wall and CPU seconds, peak RSS MiB, exit code (output to ``log``)."""
     t0 = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     log.write_text(proc.stdout + proc.stderr)
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    cpu = re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr)
     return {
         "wall_s": round(wall, 1),
+        "cpu_s": round(sum(float(s) for s in cpu), 1) if len(cpu) == 2 else None,
         "peak_rss_mib": round(int(rss.group(1)) / 1024, 1) if rss else None,
         "rc": proc.returncode,
         "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:] if proc.returncode else [],

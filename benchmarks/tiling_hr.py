@@ -22,41 +22,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+from highres import folder_mib, timed  # the sibling benchmark's /usr/bin/time wrapper (run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 EDGEKIT = str(Path(sys.executable).with_name("edgekit"))
-
-
-def timed(command: list[str], log: Path) -> dict[str, Any]:
-    """Run ``command`` under ``/usr/bin/time -v``: wall and CPU seconds, peak RSS MiB, exit code."""
-    t0 = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    log.write_text(proc.stdout + proc.stderr)
-
-    def field(name: str) -> float | None:
-        found = re.search(rf"{name}: ([\d.]+)", proc.stderr)
-        return float(found.group(1)) if found else None
-
-    rss, user, system = (
-        field(r"Maximum resident set size \(kbytes\)"),
-        field("User time \\(seconds\\)"),
-        field("System time \\(seconds\\)"),
-    )
-    return {
-        "wall_s": round(wall, 1),
-        "cpu_s": round(user + system, 1) if user is not None and system is not None else None,
-        "peak_rss_mib": round(rss / 1024, 1) if rss is not None else None,
-        "rc": proc.returncode,
-        "tail": (proc.stdout + proc.stderr).strip().splitlines()[-3:] if proc.returncode else [],
-    }
 
 
 def cell(root: Path, category: str, tiling: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -93,7 +67,7 @@ def cell(root: Path, category: str, tiling: str, args: argparse.Namespace, work:
     if out["train"]["rc"] == 0:
         record = json.loads((run / "training.json").read_text())
         out["cov_reg"] = record.get("options", {}).get("cov_reg")
-        out["run_mib"] = round(sum(f.stat().st_size for f in run.rglob("*") if f.is_file()) / 2**20, 1)
+        out["run_mib"] = folder_mib(run)
         evaluate = [
             EDGEKIT,
             "evaluate",

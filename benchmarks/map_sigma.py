@@ -6,14 +6,15 @@ the frame resized to 256) blurs at 256 px, which is sigma 8 in frame pixels once
 retina's "missing" and "misplaced" defects (a part of the fundus gone or moved) the narrower blur is what
 loses the ensemble its AUPRO against single@tile.
 
-For each category and system (``ens``: the default ensemble; ``full``: one model on the 512 px frame;
-``tile``: one model on the frame at 256 px, maps upsampled to 512), the run is trained with
+For each category and system (``ens``: the default ensemble; ``feat``: the ensemble with ``--tiling
+features``; ``full``: one model on the 512 px frame; ``tile``: one model on the frame at 256 px, maps
+upsampled to 512), the run is trained with
 ``edgekit train`` (cached in ``--work``), its maps on the test split predicted once, then blurred further so
 that the total sigma in frame pixels is each of ``--sigmas`` (Gaussians compose: extra = sqrt(total^2 -
 own^2)). Per total sigma: image AUROC (frame score = the map's maximum) and pixel AUPRO (defective and good
 test frames, as ``edgekit evaluate``), and AUPRO per defect kind.
 
-    .venv/bin/python benchmarks/map_sigma.py                    # 10 categories x ens,full,tile
+    .venv/bin/python benchmarks/map_sigma.py                    # 10 categories x ens,feat,full,tile
     .venv/bin/python benchmarks/map_sigma.py --report           # tables from the JSON only
 """
 
@@ -35,6 +36,7 @@ EDGEKIT = Path(sys.executable).with_name("edgekit")
 CATEGORIES = "retina,logo,cat,coins,tissue,stars,grass,astronaut,rocket,tray"
 SYSTEMS = {
     "ens": [],
+    "feat": ["--tiling", "features"],  # the ensemble with the trunk run once per frame (issue 13)
     "full": ["--tile-size", "512", "--stride", "512"],
     "tile": ["--image-size", "256", "--tile-size", "256", "--stride", "256"],
 }

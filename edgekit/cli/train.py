@@ -36,6 +36,14 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     help="PaDiM: added to each patch covariance's diagonal before inverting (anomalib: 0.01).",
 )
 @click.option(
+    "--cov-pool",
+    type=int,
+    default=TrainConfig.cov_pool,
+    show_default=True,
+    help="PaDiM: each patch's covariance pooled over its (2R+1)x(2R+1) neighbour patches, each about its own "
+    "mean (0 = off, anomalib's).",
+)
+@click.option(
     "--coreset-ratio", type=float, default=TrainConfig.coreset_ratio, show_default=True, help="PatchCore memory kept."
 )
 @click.option("--epochs", type=int, default=TrainConfig.epochs, help="Epochs for STFPM/FastFlow/RD [default: model's].")
@@ -108,6 +116,7 @@ def command(
     layers: str | None,
     n_features: int,
     cov_reg: float,
+    cov_pool: int,
     coreset_ratio: float,
     epochs: int,
     batch_size: int,
@@ -137,6 +146,7 @@ def command(
         layers=tuple(s.strip() for s in layers.split(",") if s.strip()) if layers else (),
         n_features=n_features,
         cov_reg=cov_reg,
+        cov_pool=cov_pool,
         coreset_ratio=coreset_ratio,
         epochs=epochs,
         batch_size=batch_size,

@@ -28,11 +28,22 @@ class GaussianAccumulator:
         locations: Patch locations P.
         reg: Added to the covariance's diagonal before inverting (anomalib: 0.01; training passes
             :attr:`TrainConfig.cov_reg <edgekit.train.config.TrainConfig>`).
+        pool: Radius R: each location's covariance is the scatter of its ``(2R+1) x (2R+1)``
+            neighbour locations (the grid's border: those that exist), each about its own mean, over
+            their degrees of freedom; the means stay per location. 0 (default, anomalib's): no pooling.
+        hw: The locations' grid ``(H, W)`` (row-major), needed for pooling.
     """
 
-    def __init__(self, channels: int, locations: int, reg: float) -> None:
+    def __init__(
+        self, channels: int, locations: int, reg: float, pool: int = 0, hw: tuple[int, int] | None = None
+    ) -> None:
         self.n = 0
         self.reg = reg
+        self.pool = pool
+        self.hw = hw
+        if pool and (hw is None or hw[0] * hw[1] != locations):
+            msg = f"pooling covariances needs the locations' grid, got {hw} for {locations} locations"
+            raise ValueError(msg)
         self.mean = torch.zeros(locations, channels)
         self.m2 = torch.zeros(locations, channels, channels)
 
@@ -74,9 +85,31 @@ class GaussianAccumulator:
         channels = self.mean.shape[1]
         eye = torch.eye(channels)
         inv = self.m2
+        dof = torch.full((inv.shape[0], 1, 1), float(self.n - 1))
+        if self.pool:
+            inv, dof = _box_sum(inv, self.hw, self.pool), _box_sum(dof, self.hw, self.pool)
         for lo in range(0, inv.shape[0], CHUNK):
-            cov = inv[lo : lo + CHUNK] / (self.n - 1) + self.reg * eye  # anomalib: _cov(...) + 0.01 * identity
+            cov = inv[lo : lo + CHUNK] / dof[lo : lo + CHUNK] + self.reg * eye  # anomalib: _cov(...) + 0.01 * identity
             inv[lo : lo + CHUNK] = torch.linalg.inv(cov + 1e-5 * eye)  # then its stabilizing 1e-5 * identity
         mean = self.mean.t().contiguous()
         self.m2 = self.mean = None  # spent
         return mean, inv
+
+
+def _box_sum(x: torch.Tensor, hw: tuple[int, int], r: int) -> torch.Tensor:
+    """Sum of ``x [P, ...]`` over the ``(2r+1) x (2r+1)`` neighbourhood of each location of grid ``hw``.
+
+    Locations near the grid's border sum over the neighbours that exist.
+    """
+    h, w = hw
+    g = x.reshape(h, w, *x.shape[1:])
+    for dim, size in ((0, h), (1, w)):
+        c = torch.cumsum(g, dim=dim)
+        zero = torch.zeros_like(c.narrow(dim, 0, 1))
+        c = torch.cat([zero, c], dim=dim)  # c[i] = sum of g[:i]
+        idx = torch.arange(size)
+        hi = (idx + r + 1).clamp(max=size)
+        lo = (idx - r).clamp(min=0)
+        g = c.index_select(dim, hi) - c.index_select(dim, lo)
+        del c
+    return g.reshape(x.shape)

@@ -61,7 +61,8 @@ class PadimFamily(Family):
 
     def _accumulator(self, emb: torch.Tensor) -> GaussianAccumulator:
         """An empty accumulator for embeddings like ``emb [B, C, H, W]``, with the configured ridge."""
-        return GaussianAccumulator(emb.shape[1], emb.shape[2] * emb.shape[3], self.config.cov_reg)
+        hw = (emb.shape[2], emb.shape[3])
+        return GaussianAccumulator(emb.shape[1], hw[0] * hw[1], self.config.cov_reg, self.config.cov_pool, hw)
 
     def observe(self, model: torch.nn.Module, feats: Features, tiles: torch.Tensor) -> None:  # noqa: ARG002
         """Merge the position's embeddings into its running Gaussian (no memory bank)."""
@@ -83,9 +84,7 @@ class PadimFamily(Family):
     def frame_accumulator(self, model: torch.nn.Module, full: Features) -> GaussianAccumulator:
         """An empty accumulator for the frame embedding of ``full`` (frame-level feature maps)."""
         emb = model.generate_embedding(full)
-        acc = self._accumulator(emb)
-        acc.hw = tuple(emb.shape[-2:])
-        return acc
+        return self._accumulator(emb)
 
     def frame_observe(self, acc: GaussianAccumulator, model: torch.nn.Module, full: Features) -> None:
         """Merge one batch of frame embeddings ``[B, C, Hf, Wf]`` (every frame location at once)."""

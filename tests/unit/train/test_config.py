@@ -80,6 +80,7 @@ def test_config_and_cli_accept_every_supported_backbone() -> None:
         ({"stride": 300}, "stride_hw (300, 300) is larger than tile_hw (256, 256)"),
         ({"stride": 0}, "stride_hw must be positive"),
         ({"n_features": 0}, "n_features 0 is out of range"),
+        ({"cov_pool": -1}, "cov_pool -1 is out of range"),
         ({"coreset_ratio": 0.0}, "coreset_ratio 0.0 is out of range"),
         ({"coreset_ratio": 1.5}, "coreset_ratio 1.5 is out of range"),
         ({"epochs": -1}, "epochs -1 is out of range"),

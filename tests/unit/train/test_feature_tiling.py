@@ -234,3 +234,27 @@ def test_the_covariance_ridge_is_what_each_path_adds_to_the_diagonal(tiling: str
         diff = torch.linalg.inv(large.double()) - torch.linalg.inv(small.double())  # [P, C, C]
         eye = torch.eye(diff.shape[-1], dtype=torch.float64).expand_as(diff)
         torch.testing.assert_close(diff, 0.49 * eye, rtol=0, atol=2e-3)
+
+
+@pytest.mark.parametrize(
+    ("tiling", "sizes"),
+    [("image", {}), ("features", {}), ("image", {"tile_size": 64, "stride": 64})],
+)
+def test_covariance_pooling_reaches_each_path(tiling: str, sizes: dict[str, int]) -> None:
+    """With --cov-pool 1 each covariance is the mean of its 3x3 neighbours' covariances without pooling."""
+    frames = _frames(16)
+    fitted = []
+    for pool in (0, 1):
+        config = _config(tiling=tiling, cov_pool=pool, n_features=4, **sizes)
+        ensemble = TiledEnsemble.build(config)
+        _fit(ensemble, config, frames)
+        fitted.append(_inverse_covariances(ensemble))
+    eye = torch.eye(4, dtype=torch.float64)
+    for own, pooled in zip(*fitted, strict=True):
+        side = round(own.shape[0] ** 0.5)  # square feature grids here
+        cov = (torch.linalg.inv(own.double()) - 0.01 * eye).reshape(side, side, 4, 4)
+        want = torch.stack(
+            [cov[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2].mean((0, 1)) for i in range(side) for j in range(side)]
+        )
+        got = torch.linalg.inv(pooled.double()) - 0.01 * eye
+        torch.testing.assert_close(got, want, rtol=0, atol=2e-3)

@@ -79,3 +79,32 @@ def test_ridge_is_added_before_the_inverse(reg: float) -> None:
     cov = xc.transpose(1, 2) @ xc / (len(bank) - 1) + (reg + 1e-5) * torch.eye(12, dtype=torch.float64)
     truth = torch.linalg.inv(cov)
     assert float((inv.double() - truth).abs().amax() / truth.abs().amax()) < 1e-4
+
+
+# --- covariance pooled over neighbouring patch locations (--cov-pool) -----------------------------
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_pooled_covariance_is_the_neighbourhoods_scatter_about_each_own_mean(radius: int) -> None:
+    h, w, reg = 5, 7, 0.05
+    bank = _bank(20, h=h, w=w)
+    acc = GaussianAccumulator(12, h * w, reg=reg, pool=radius, hw=(h, w))
+    acc.add(bank[:7].flatten(2))
+    acc.add(bank[7:].flatten(2))
+    mean, inv = acc.finish()
+    x = bank.double().flatten(2).permute(2, 0, 1)  # [P, N, C]
+    torch.testing.assert_close(mean.double(), x.mean(dim=1).t(), rtol=0, atol=1e-4)  # means stay per location
+    xc = x - x.mean(dim=1, keepdim=True)
+    scatter = (xc.transpose(1, 2) @ xc).reshape(h, w, 12, 12)
+    eye = torch.eye(12, dtype=torch.float64)
+    for i in range(h):
+        for j in range(w):
+            near = scatter[max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1].flatten(0, 1)
+            cov = near.sum(0) / (len(near) * (len(bank) - 1)) + (reg + 1e-5) * eye
+            truth = torch.linalg.inv(cov)
+            assert float((inv[i * w + j].double() - truth).abs().amax() / truth.abs().amax()) < 1e-4, (i, j)
+
+
+def test_pooling_without_the_grid_is_refused_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"needs the locations' grid, got \(5, 6\) for 35 locations"):
+        GaussianAccumulator(12, 35, reg=ANOMALIB_REG, pool=1, hw=(5, 6))

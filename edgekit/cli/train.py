@@ -44,6 +44,14 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     "mean (0 = off, anomalib's).",
 )
 @click.option(
+    "--padim-embedding",
+    type=click.Choice(["subset", "orthogonal"]),
+    default=TrainConfig.padim_embedding,
+    show_default=True,
+    help="PaDiM: n_features as a random subset of the trunk's channels (anomalib's) or a random "
+    "semi-orthogonal projection of all of them.",
+)
+@click.option(
     "--coreset-ratio", type=float, default=TrainConfig.coreset_ratio, show_default=True, help="PatchCore memory kept."
 )
 @click.option("--epochs", type=int, default=TrainConfig.epochs, help="Epochs for STFPM/FastFlow/RD [default: model's].")
@@ -117,6 +125,7 @@ def command(
     n_features: int,
     cov_reg: float,
     cov_pool: int,
+    padim_embedding: str,
     coreset_ratio: float,
     epochs: int,
     batch_size: int,
@@ -147,6 +156,7 @@ def command(
         n_features=n_features,
         cov_reg=cov_reg,
         cov_pool=cov_pool,
+        padim_embedding=padim_embedding,
         coreset_ratio=coreset_ratio,
         epochs=epochs,
         batch_size=batch_size,

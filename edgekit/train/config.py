@@ -115,6 +115,9 @@ class TrainConfig:
             each about its own mean (0 = off, anomalib's). Measured off by default (benchmarks/README.md,
             "Covariances pooled over neighbouring patches"): R=1 costs aligned scenes 0.024-0.030 AUPRO;
             it lifts single models on textures.
+        padim_embedding: PaDiM: how ``n_features`` are made from the trunk's channels: ``subset``
+            (anomalib's random subset of channels) or ``orthogonal`` (a random semi-orthogonal
+            projection of all channels, Kim et al. 2021).
         coreset_ratio: PatchCore: fraction of patch features kept in each memory bank.
         num_neighbors: PatchCore: neighbours for the score reweighting.
         epochs: Training epochs for the trained models (STFPM, FastFlow, RD); 0 = model default.
@@ -155,6 +158,7 @@ class TrainConfig:
     n_features: int = 50
     cov_reg: float = 0.01
     cov_pool: int = 0
+    padim_embedding: str = "subset"
     coreset_ratio: float = 0.01
     num_neighbors: int = 9
     epochs: int = 0
@@ -193,6 +197,12 @@ class TrainConfig:
             (self.n_features >= 1, "n_features", self.n_features, ">= 1"),
             (self.cov_reg > 0, "cov_reg", self.cov_reg, "> 0"),
             (self.cov_pool >= 0, "cov_pool", self.cov_pool, ">= 0 (0 = off)"),
+            (
+                self.padim_embedding in ("subset", "orthogonal"),
+                "padim_embedding",
+                self.padim_embedding,
+                "subset, orthogonal",
+            ),
             (0 < self.coreset_ratio <= 1, "coreset_ratio", self.coreset_ratio, "0 < ratio <= 1"),
             (self.num_neighbors >= 1, "num_neighbors", self.num_neighbors, ">= 1"),
             (self.epochs >= 0, "epochs", self.epochs, ">= 0 (0 = the model's default)"),
@@ -257,6 +267,7 @@ class TrainConfig:
             "n_features": self.n_features,
             "cov_reg": self.cov_reg,
             "cov_pool": self.cov_pool,
+            "padim_embedding": self.padim_embedding,
             "coreset_ratio": self.coreset_ratio,
             "num_neighbors": self.num_neighbors,
             "epochs": self.epochs,

@@ -160,6 +160,7 @@ def config_from_record(record: TrainingRecord, run: Path) -> TrainConfig:
         n_features=opts["n_features"],
         cov_reg=opts.get("cov_reg", 0.01),  # runs before the option: anomalib's 0.01
         cov_pool=opts.get("cov_pool", 0),
+        padim_embedding=opts.get("padim_embedding", "subset"),
         coreset_ratio=opts["coreset_ratio"],
         num_neighbors=opts["num_neighbors"],
         epochs=opts["epochs"],

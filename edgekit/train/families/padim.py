@@ -42,10 +42,17 @@ class PadimFamily(Family):
             raise ConfigError(msg)
 
     def new_model(self) -> torch.nn.Module:
-        """A fresh ``PadimModel``; ``idx`` drawn from the run's seed (identical across positions)."""
+        """A fresh ``PadimModel``; ``idx`` drawn from the run's seed (identical across positions).
+
+        With ``padim_embedding="orthogonal"`` the model projects the concatenated layers onto
+        ``n_features`` random orthonormal directions (drawn from the seed) instead of keeping a random
+        subset of the channels: Kim et al., "Semi-orthogonal Embedding for Efficient Unsupervised
+        Anomaly Segmentation" (2021).
+        """
         padim = require("anomalib.models.image.padim.torch_model", "train")
         self.torch.manual_seed(self.config.seed)
-        return padim.PadimModel(
+        cls = padim.PadimModel if self.config.padim_embedding == "subset" else _orthogonal_class(padim.PadimModel)
+        return cls(
             backbone=self.config.backbone,
             layers=list(self.config.layers),
             pre_trained=False,
@@ -113,3 +120,37 @@ class PadimFamily(Family):
         """Anomalib's Mahalanobis distance per patch ``[B, 1, h, w]`` (before upsampling and blur)."""
         emb = model.generate_embedding(feats)
         return model.anomaly_map_generator.compute_distance(emb, [model.gaussian.mean, model.gaussian.inv_covariance])
+
+
+_ORTHOGONAL: dict[type, type] = {}
+
+
+def _orthogonal_class(base: type) -> type:
+    """``base`` (anomalib's ``PadimModel``) with a semi-orthogonal projection in place of ``idx``."""
+    if base not in _ORTHOGONAL:
+        torch = require("torch", "train")
+        functional = torch.nn.functional
+
+        class OrthogonalPadimModel(base):  # type: ignore[misc, valid-type]
+            """PaDiM projecting the layers' concatenation on the rows of ``proj [n_features, C]``.
+
+            The rows are orthonormal, drawn from the seed, and saved with the position (a buffer).
+            """
+
+            def __init__(self, **kwargs: object) -> None:
+                super().__init__(**kwargs)
+                generator = torch.Generator().manual_seed(int(torch.initial_seed()))
+                a = torch.randn(self.n_features_original, self.n_features, generator=generator, dtype=torch.float64)
+                q, _ = torch.linalg.qr(a)  # [C, k], orthonormal columns
+                self.register_buffer("proj", q.t().float().contiguous())
+
+            def generate_embedding(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+                """The layers concatenated as anomalib does (coarser ones upsampled, nearest), then projected."""
+                embeddings = features[self.layers[0]]
+                for layer in self.layers[1:]:
+                    up = functional.interpolate(features[layer], size=embeddings.shape[-2:], mode="nearest")
+                    embeddings = torch.cat((embeddings, up), 1)
+                return functional.conv2d(embeddings, self.proj[:, :, None, None])
+
+        _ORTHOGONAL[base] = OrthogonalPadimModel
+    return _ORTHOGONAL[base]

@@ -178,3 +178,42 @@ def test_patchcore_memory_over_budget_is_thinned_per_batch_and_still_finds_the_d
         preds = predict_frames(ensemble, test)
         assert preds.scores[1] > preds.scores[0]
         assert preds.maps[1, 36:44, 8:16].mean() > preds.maps[1].mean()
+
+
+# --- PaDiM's semi-orthogonal embedding (--padim-embedding orthogonal) -------------------------------
+
+
+def test_orthogonal_embedding_projects_every_channel_on_seeded_orthonormal_directions() -> None:
+    config = _config(padim_embedding="orthogonal", n_features=20)
+    ensemble = TiledEnsemble.build(config)
+    first = ensemble.positions[0]
+    proj = first.proj
+    assert proj.shape == (20, 152)  # lite0 blocks.2 + blocks.4: 40 + 112 channels
+    torch.testing.assert_close(proj @ proj.t(), torch.eye(20), rtol=0, atol=1e-5)
+    assert all(torch.equal(m.proj, proj) for m in ensemble.positions)  # one embedding for every position
+    again = TiledEnsemble.build(config).positions[0].proj
+    other = TiledEnsemble.build(config.with_changes(seed=1)).positions[0].proj
+    assert torch.equal(again, proj) and not torch.allclose(other, proj)
+    feats = {"blocks.2": torch.randn(2, 40, 8, 8), "blocks.4": torch.randn(2, 112, 4, 4)}
+    full = torch.cat([feats["blocks.2"], feats["blocks.4"].repeat_interleave(2, -1).repeat_interleave(2, -2)], 1)
+    want = torch.einsum("kc,bchw->bkhw", proj, full)
+    torch.testing.assert_close(first.generate_embedding(feats), want, rtol=1e-5, atol=1e-5)
+    assert "proj" in first.state_dict()  # saved with the position
+
+
+def test_orthogonal_ensemble_fits_and_differs_from_the_subset_one() -> None:
+    frames = np.random.default_rng(0).integers(0, 255, (4, 64, 64, 3), dtype=np.uint8)
+    states = []
+    for embedding in ("subset", "orthogonal"):
+        config = _config(padim_embedding=embedding, n_features=10)
+        ensemble = TiledEnsemble.build(config)
+        _fit(ensemble, config, frames)
+        states.append(ensemble.positions[0].gaussian.mean)
+    assert states[0].shape == states[1].shape == (10, 16)  # a 32 px tile: 4x4 patches
+    assert not torch.allclose(states[0], states[1])
+
+
+def test_an_unknown_embedding_is_one_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        _config(padim_embedding="pca")
+    assert "padim_embedding 'pca' is out of range; accepted: subset, orthogonal" in _one_line(info)

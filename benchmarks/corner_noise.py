@@ -1,0 +1,87 @@
+"""Why the ensemble trails single@full in image AUROC on logo (issue 12): the frame's corners.
+
+A 3x3 grid of 256 px tiles at stride 128 on 512 px covers each corner square (128 px) with one tile
+and the centre with four, whose maps the join averages. The script trains (or reuses, in ``--work``)
+the default ensemble and single@full with ``edgekit train`` through ``map_sigma.py``, predicts their
+test maps as ``edgekit evaluate`` does, and reports per system: image AUROC with the frame score
+taken over the whole map and over the map without the four corner squares, where the good frames'
+maxima fall, and the median maxima of good and defective frames inside and outside the corners.
+
+    .venv/bin/python benchmarks/corner_noise.py --categories logo,cat,coins
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import map_sigma
+
+ROOT = Path(__file__).resolve().parents[1]
+CORNER = 128  # px of the 512 px frame covered by one tile of the 3x3 default grid
+
+
+def corner_mask(size: int = 512, c: int = CORNER) -> np.ndarray:
+    """True on the four corner squares of side ``c``."""
+    mask = np.zeros((size, size), bool)
+    for ys in (slice(0, c), slice(size - c, size)):
+        for xs in (slice(0, c), slice(size - c, size)):
+            mask[ys, xs] = True
+    return mask
+
+
+def measure(p: dict[str, Any]) -> dict[str, Any]:
+    """Image AUROC with and without the corners, and where and how high the maxima are."""
+    from edgekit.evaluation import auroc
+
+    maps, labels = p["maps"].astype(np.float32), p["labels"]
+    mask = corner_mask(maps.shape[-1])
+    flat = maps.reshape(len(maps), -1)
+    good = labels == 0
+    at_corner = mask.reshape(-1)[flat.argmax(1)]
+    corners, rest = maps[:, mask].max(1), maps[:, ~mask].max(1)
+    return {
+        "image_auroc": auroc(flat.max(1), labels),
+        "image_auroc_without_corners": auroc(rest, labels),
+        "good_maxima_in_corners": f"{int(at_corner[good].sum())}/{int(good.sum())}",
+        "good_corner_max_median": float(np.median(corners[good])),
+        "good_rest_max_median": float(np.median(rest[good])),
+        "defective_corner_max_median": float(np.median(corners[~good])),
+        "defective_rest_max_median": float(np.median(rest[~good])),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("/tmp/wide/full"), help="wide set root")
+    parser.add_argument("--categories", default="logo")
+    parser.add_argument("--work", type=Path, default=ROOT / "build/bench/corner_noise_runs")
+    parser.add_argument("--out", type=Path, default=ROOT / "build/bench/corner_noise.json")
+    args = parser.parse_args()
+    results = {}
+    print(
+        "| category | system | image AUROC | without corners | good maxima in corners | good max corner / rest | "
+        "defective max corner / rest |\n|---|---|---|---|---|---|---|"
+    )
+    for category in args.categories.split(","):
+        for system in ("ens", "full"):
+            r = measure(map_sigma.predict(category, system, args.data, args.work, []))
+            results.setdefault(category, {})[system] = r
+            print(
+                f"| {category} | {system} | {r['image_auroc']:.3f} | {r['image_auroc_without_corners']:.3f} | "
+                f"{r['good_maxima_in_corners']} | "
+                f"{r['good_corner_max_median']:.2f} / {r['good_rest_max_median']:.2f} | "
+                f"{r['defective_corner_max_median']:.2f} / {r['defective_rest_max_median']:.2f} |"
+            )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -30,15 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CORNER = 128  # px of the 512 px frame covered by one tile of the 3x3 default grid
 
 
-def corner_mask(size: int = 512, c: int = CORNER) -> np.ndarray:
-    """True on the four corner squares of side ``c``."""
-    mask = np.zeros((size, size), bool)
-    for ys in (slice(0, c), slice(size - c, size)):
-        for xs in (slice(0, c), slice(size - c, size)):
-            mask[ys, xs] = True
-    return mask
-
-
 def coverage(size: int = 512, c: int = CORNER) -> np.ndarray:
     """How many tiles of the 3x3 grid cover each pixel: 1 (corners), 2 (edges) or 4 (centre)."""
     inner = np.zeros(size, bool)
@@ -57,12 +48,12 @@ def measure(p: dict[str, Any]) -> dict[str, Any]:
     from edgekit.evaluation import auroc
 
     maps, labels = p["maps"].astype(np.float32), p["labels"]
-    mask = corner_mask(maps.shape[-1])
+    cov = coverage(maps.shape[-1])
+    mask = cov == 1  # the corner squares, one tile deep
     flat = maps.reshape(len(maps), -1)
     good = labels == 0
     at_corner = mask.reshape(-1)[flat.argmax(1)]
     corners, rest = maps[:, mask].max(1), maps[:, ~mask].max(1)
-    cov = coverage(maps.shape[-1])
     z_cov = [max(robust_z(m[cov == k]) for k in (1, 2, 4)) for m in maps]
     return {
         "image_auroc": auroc(flat.max(1), labels),

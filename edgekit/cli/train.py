@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._table import fmt, format_rows
-from edgekit.train.config import TrainConfig
+from edgekit.train.config import PADIM_EMBEDDINGS, TrainConfig
 
 _MODELS = ("padim", "patchcore", "stfpm", "fastflow", "reverse_distillation")
 _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "resnet18", "wide_resnet50_2")
@@ -45,7 +45,7 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 )
 @click.option(
     "--padim-embedding",
-    type=click.Choice(["subset", "orthogonal"]),
+    type=click.Choice(PADIM_EMBEDDINGS),
     default=TrainConfig.padim_embedding,
     show_default=True,
     help="PaDiM: n_features as a random subset of the trunk's channels (anomalib's) or a random "

@@ -57,6 +57,9 @@ _EFFICIENTNET_LITE_LAYERS: dict[ModelName, tuple[str, ...]] = {
     ModelName.FASTFLOW: ("blocks.1", "blocks.2", "blocks.4"),
     ModelName.REVERSE_DISTILLATION: ("blocks.1", "blocks.2", "blocks.4"),
 }
+#: PaDiM's ways of making ``n_features`` from the trunk's channels (the first is anomalib's, the default).
+PADIM_EMBEDDINGS = ("subset", "orthogonal")
+
 _LAYERS: dict[str, dict[ModelName, tuple[str, ...]]] = {
     "efficientnet_lite0": _EFFICIENTNET_LITE_LAYERS,
     "efficientnet_lite1": _EFFICIENTNET_LITE_LAYERS,
@@ -158,7 +161,7 @@ class TrainConfig:
     n_features: int = 50
     cov_reg: float = 0.01
     cov_pool: int = 0
-    padim_embedding: str = "subset"
+    padim_embedding: str = PADIM_EMBEDDINGS[0]
     coreset_ratio: float = 0.01
     num_neighbors: int = 9
     epochs: int = 0
@@ -198,10 +201,10 @@ class TrainConfig:
             (self.cov_reg > 0, "cov_reg", self.cov_reg, "> 0"),
             (self.cov_pool >= 0, "cov_pool", self.cov_pool, ">= 0 (0 = off)"),
             (
-                self.padim_embedding in ("subset", "orthogonal"),
+                self.padim_embedding in PADIM_EMBEDDINGS,
                 "padim_embedding",
                 self.padim_embedding,
-                "subset, orthogonal",
+                ", ".join(PADIM_EMBEDDINGS),
             ),
             (0 < self.coreset_ratio <= 1, "coreset_ratio", self.coreset_ratio, "0 < ratio <= 1"),
             (self.num_neighbors >= 1, "num_neighbors", self.num_neighbors, ">= 1"),

@@ -26,6 +26,7 @@ def test_orthogonal_run_exports_a_bundle_that_agrees_with_the_torch_run(
     result = edgekit(["export", run, "--out", bundle, "--precision", "fp32"])
     assert result.exit_code == 0, result.output
 
+    import torch
     from safetensors.torch import load_file
 
     from edgekit.runtime import load
@@ -35,7 +36,7 @@ def test_orthogonal_run_exports_a_bundle_that_agrees_with_the_torch_run(
     _, ensemble = load_run(run)
     proj = ensemble.positions[0].proj
     saved = load_file(str(next(run.glob("positions/*.safetensors"))))
-    assert proj.shape == (50, 152) and torch_equal(saved["proj"], proj)  # stored, not redrawn
+    assert proj.shape == (50, 152) and torch.equal(saved["proj"], proj)  # stored, not redrawn
     paths = sorted((known_data / "test").glob("*/*.png"))
     frames = np.stack([cv2.imread(str(p)) for p in paths])
     want = predict_frames(ensemble, frames)
@@ -50,9 +51,3 @@ def test_orthogonal_run_exports_a_bundle_that_agrees_with_the_torch_run(
         assert result.score == pytest.approx(float(want_score), abs=1e-3)
         labels.append(result.label)
     assert labels == (want.scores > t.image_threshold).tolist() and set(labels) == {True, False}
-
-
-def torch_equal(a, b) -> bool:
-    import torch
-
-    return bool(torch.equal(a, b))

@@ -14,6 +14,7 @@ positions hold only ``idx``.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from edgekit._extras import require
@@ -51,7 +52,9 @@ class PadimFamily(Family):
         """
         padim = require("anomalib.models.image.padim.torch_model", "train")
         self.torch.manual_seed(self.config.seed)
-        cls = padim.PadimModel if self.config.padim_embedding == "subset" else _orthogonal_class(padim.PadimModel)
+        cls = padim.PadimModel
+        if self.config.padim_embedding == "orthogonal":
+            cls = functools.partial(_orthogonal_class(padim.PadimModel), seed=self.config.seed)
         return cls(
             backbone=self.config.backbone,
             layers=list(self.config.layers),
@@ -122,35 +125,36 @@ class PadimFamily(Family):
         return model.anomaly_map_generator.compute_distance(emb, [model.gaussian.mean, model.gaussian.inv_covariance])
 
 
-_ORTHOGONAL: dict[type, type] = {}
-
-
+@functools.cache
 def _orthogonal_class(base: type) -> type:
     """``base`` (anomalib's ``PadimModel``) with a semi-orthogonal projection in place of ``idx``."""
-    if base not in _ORTHOGONAL:
-        torch = require("torch", "train")
-        functional = torch.nn.functional
+    torch = require("torch", "train")
+    functional = torch.nn.functional
 
-        class OrthogonalPadimModel(base):  # type: ignore[misc, valid-type]
-            """PaDiM projecting the layers' concatenation on the rows of ``proj [n_features, C]``.
+    class OrthogonalPadimModel(base):  # type: ignore[misc, valid-type]
+        """PaDiM projecting the layers' concatenation on the rows of ``proj [n_features, C]``.
 
-            The rows are orthonormal, drawn from the seed, and saved with the position (a buffer).
+        The rows are orthonormal, drawn from ``seed``, and saved with the position (a buffer).
+        """
+
+        def __init__(self, *, seed: int, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            generator = torch.Generator().manual_seed(seed)
+            a = torch.randn(self.n_features_original, self.n_features, generator=generator, dtype=torch.float64)
+            q, _ = torch.linalg.qr(a)  # [C, k], orthonormal columns
+            self.register_buffer("proj", q.t().float().contiguous())
+
+        def generate_embedding(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+            """The layers concatenated as anomalib does (coarser ones upsampled, nearest), then projected.
+
+            anomalib's ``PadimModel.generate_embedding`` ends in ``index_select(idx)``; calling it with
+            every channel would add a full copy of the embedding to the graph, so the concatenation is
+            repeated here.
             """
+            embeddings = features[self.layers[0]]
+            for layer in self.layers[1:]:
+                up = functional.interpolate(features[layer], size=embeddings.shape[-2:], mode="nearest")
+                embeddings = torch.cat((embeddings, up), 1)
+            return functional.conv2d(embeddings, self.proj[:, :, None, None])
 
-            def __init__(self, **kwargs: object) -> None:
-                super().__init__(**kwargs)
-                generator = torch.Generator().manual_seed(int(torch.initial_seed()))
-                a = torch.randn(self.n_features_original, self.n_features, generator=generator, dtype=torch.float64)
-                q, _ = torch.linalg.qr(a)  # [C, k], orthonormal columns
-                self.register_buffer("proj", q.t().float().contiguous())
-
-            def generate_embedding(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-                """The layers concatenated as anomalib does (coarser ones upsampled, nearest), then projected."""
-                embeddings = features[self.layers[0]]
-                for layer in self.layers[1:]:
-                    up = functional.interpolate(features[layer], size=embeddings.shape[-2:], mode="nearest")
-                    embeddings = torch.cat((embeddings, up), 1)
-                return functional.conv2d(embeddings, self.proj[:, :, None, None])
-
-        _ORTHOGONAL[base] = OrthogonalPadimModel
-    return _ORTHOGONAL[base]
+    return OrthogonalPadimModel

@@ -38,7 +38,7 @@ class JoinRules:
     """How tile maps become a frame result.
 
     Attributes:
-        score_rule: ``max`` of the joined map or ``mean_of_tile_max``.
+        score_rule: ``max`` of the joined map, ``z_coverage`` or ``mean_of_tile_max`` (see :class:`ScoreRule`).
         seam_width: Half-width of the seam-smoothing band in pixels (0 = off).
         seam_sigma: Gaussian sigma of seam smoothing.
         weights: Overlap weighting of the join, ``uniform`` or ``taper``.

@@ -128,10 +128,11 @@ def naive(positions: Path, bundle: Path, frames: np.ndarray, warmup: int, device
     import openvino as ov
 
     from edgekit.artifacts.manifest import EnsembleManifest
-    from edgekit.tiling import join_score, tile, untile
+    from edgekit.tiling import coverage_groups, join_score, tile, untile
 
     manifest = EnsembleManifest.load(bundle, verify=False)
     grid = manifest.grid
+    groups = coverage_groups(grid)
     core = ov.Core()
     models = [
         core.compile_model(str(positions / f"p{p:02d}.xml"), device, {"INFERENCE_PRECISION_HINT": "f32"})
@@ -149,7 +150,7 @@ def naive(positions: Path, bundle: Path, frames: np.ndarray, warmup: int, device
             x = (t[None, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
             maps.append(requests[p].infer({0: x})[models[p].outputs[0]][0])
         joined = untile(grid, np.stack(maps), manifest.join.weights)
-        join_score(joined)
+        join_score(joined, np.stack(maps), manifest.join.score_rule, groups)
         done.append(time.perf_counter_ns())
         lat.append((done[-1] - t0) / 1e6)
     return summary(lat, done, warmup, start)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._table import fmt, format_rows
+from edgekit.tiling import ScoreRule
 from edgekit.train.config import PADIM_EMBEDDINGS, TrainConfig
 
 _MODELS = ("padim", "patchcore", "stfpm", "fastflow", "reverse_distillation")
@@ -104,6 +105,17 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
     "auto: frame where the model and grid allow it.",
 )
 @click.option(
+    "--score",
+    "score_rule",
+    type=click.Choice([r.value for r in ScoreRule]),
+    default=TrainConfig.score_rule.value,
+    show_default=True,
+    help="Frame score from the joined map. max: its maximum; z_coverage: per group of pixels covered by the "
+    "same number of tiles, the maximum's distance from the frame's own median there in MADs, the largest "
+    "group's (one model's noise in the corners is not compared with a four-view average in the centre); "
+    "mean_of_tile_max: anomalib's tiled-ensemble rule.",
+)
+@click.option(
     "--seam-width",
     type=int,
     default=TrainConfig.seam_width,
@@ -133,6 +145,7 @@ def command(
     val_data: Path | None,
     join_weights: str,
     join_order: str,
+    score_rule: str,
     tiling: str,
     trunk_runtime: str,
     seam_width: int,
@@ -164,6 +177,7 @@ def command(
         val_data=val_data,
         join_weights=join_weights,
         join_order=join_order,
+        score_rule=score_rule,
         tiling=tiling,
         trunk_runtime=trunk_runtime,
         seam_width=seam_width,

@@ -32,7 +32,8 @@ import numpy as np
 
 from edgekit._extras import require
 from edgekit.errors import ConfigError
-from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid, seam_mask, tile_weights
+from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid, coverage_groups, seam_mask, tile_weights
+from edgekit.tiling.ops import MAD_SCALE, Z_EPS, Z_STEP, sub_box
 from edgekit.train.config import ModelName
 from edgekit.train.ensemble import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, TiledEnsemble
 
@@ -142,6 +143,40 @@ class PadimHeads(torch.nn.Module):
     def tile_maps(self, feats: dict[str, torch.Tensor], tile_hw: tuple[int, int]) -> torch.Tensor:
         """Maps ``[B*N, 1, T, T]``: anomalib's upsample and blur per tile."""
         return self.upsample_blur(self.raw(feats), tile_hw)
+
+
+class CoverageZ(torch.nn.Module):
+    """:attr:`ScoreRule.Z_COVERAGE` as graph ops: ``[B, 1, H, W]`` joined maps -> ``[B]`` scores.
+
+    The same rule as :func:`edgekit.tiling.coverage_z` (checked in tests), from static slices of the
+    groups' boxes: a reduce-max per box, and per group the lower median of the subsampled pixels and of
+    their absolute deviations, each a top-k of the smallest values. No constant of the frame's size.
+
+    Args:
+        grid: The grid the map was joined on.
+        single: One group for the whole frame (see :func:`edgekit.tiling.coverage_groups`).
+    """
+
+    def __init__(self, grid: TileGrid, single: bool = False) -> None:
+        super().__init__()
+        self.groups = coverage_groups(grid, single)
+
+    @staticmethod
+    def _lower_median(values: torch.Tensor) -> torch.Tensor:
+        k = (values.shape[1] - 1) // 2
+        return torch.topk(values, k + 1, dim=1, largest=False, sorted=True).values[:, k : k + 1]
+
+    def forward(self, amap: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B]``."""
+        sub = amap[:, 0, ::Z_STEP, ::Z_STEP]
+        out = []
+        for boxes in self.groups:
+            top = torch.stack([amap[:, 0, y0:y1, x0:x1].amax(dim=(-2, -1)) for y0, x0, y1, x1 in boxes], 1).amax(1)
+            values = torch.cat([sub[:, a:c, b:d].flatten(1) for a, b, c, d in (sub_box(box) for box in boxes)], 1)
+            med = self._lower_median(values)
+            mad = self._lower_median((values - med).abs())
+            out.append((top - med[:, 0]) / (MAD_SCALE * mad[:, 0] + Z_EPS))
+        return torch.stack(out, 1).amax(1)
 
 
 class Join(torch.nn.Module):
@@ -300,6 +335,8 @@ class FrameGraph(torch.nn.Module):
         else:
             self.join = Join(self.grid, weights)
         self.seams = SeamSmoothing(self.grid, seam_width, seam_sigma) if seam_width > 0 else None
+        single = self.padim is not None and self.padim.frame_level  # every view of a pixel is one value
+        self.z = CoverageZ(self.grid, single) if self.rule is ScoreRule.Z_COVERAGE else None
 
     def tiles(self, frames: torch.Tensor) -> torch.Tensor:
         """Normalized tiles ``[B*N, 3, T, T]``, frame-major, cut by static slices."""
@@ -358,6 +395,8 @@ class FrameGraph(torch.nn.Module):
             amap = self.seams(amap)
         if self.rule is ScoreRule.MEAN_OF_TILE_MAX:
             return amap, tile_max.mean(dim=1)
+        if self.z is not None:
+            return amap, self.z(amap)
         return amap, amap.amax(dim=(-3, -2, -1))
 
 

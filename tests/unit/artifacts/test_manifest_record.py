@@ -251,7 +251,12 @@ def test_manifest_refuses_a_minimum_above_its_maximum(tmp_path: Path, kind: str)
     ("change", "field", "value", "accepted"),
     [
         (lambda data: data.__setitem__("precision", "int4"), "precision", "'int4'", "'int8', 'fp16', 'fp32'"),
-        (_set("join", "score_rule", "median"), "join.score_rule", "'median'", "'max', 'mean_of_tile_max'"),
+        (
+            _set("join", "score_rule", "median"),
+            "join.score_rule",
+            "'median'",
+            "'max', 'mean_of_tile_max', 'z_coverage'",
+        ),
         (_set("join", "weights", "gauss"), "join.weights", "'gauss'", "'uniform', 'taper'"),
         (_set("join", "order", "pixel"), "join.order", "'pixel'", "'frame', 'tile'"),
         (_set("thresholds", "method", "otsu"), "thresholds.method", "'otsu'", "'f1_adaptive', 'normal_quantile'"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.tiling import JoinWeights, TileGrid, smooth_seams, tile, untile
+from edgekit.tiling import JoinWeights, TileGrid, coverage_groups, coverage_z, smooth_seams, tile, untile
 
 torch = pytest.importorskip("torch")
-from edgekit.train.graph import Join, SeamSmoothing  # noqa: E402
+from edgekit.train.graph import CoverageZ, Join, SeamSmoothing  # noqa: E402
 
 GRIDS = [
     TileGrid(64, 32, 16),  # regular overlap
@@ -46,6 +46,33 @@ def test_seam_smoothing_equals_the_numpy_rule(grid: TileGrid) -> None:
     got = SeamSmoothing(grid, 3, 1.5)(torch.from_numpy(joined)[None, None]).numpy()[0, 0]
     np.testing.assert_allclose(got, smooth_seams(grid, joined, 3, 1.5), atol=1e-5)
     assert not np.allclose(got, joined)  # it did something
+
+
+@pytest.mark.parametrize(
+    ("grid", "single"),
+    [
+        (TileGrid(512, 256, 128), False),
+        (TileGrid((600, 800), 256, 128), False),  # ragged: a merged level
+        (TileGrid((384, 640), (256, 256), (128, 192)), False),
+        (TileGrid((384, 640), 256, 128), True),
+    ],
+    ids=str,
+)
+def test_coverage_z_graph_equals_the_numpy_rule_in_torch_and_openvino(grid: TileGrid, single: bool) -> None:
+    ov = pytest.importorskip("openvino")
+    rng = np.random.default_rng(3)
+    maps = rng.gamma(2.0, 3.0, (3, 1, *grid.image_hw)).astype(np.float32)
+    maps[1, 0, 200:204, 300:304] += 100.0  # one frame with a defect
+    want = [coverage_z(m[0], coverage_groups(grid, single)) for m in maps]
+    module = CoverageZ(grid, single)
+    got = module(torch.from_numpy(maps)).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    model = ov.convert_model(
+        module, example_input=torch.from_numpy(maps), input=[ov.PartialShape([-1, 1, *grid.image_hw])]
+    )
+    compiled = ov.Core().compile_model(model, "CPU")
+    np.testing.assert_allclose(compiled(maps[:2])[0], want[:2], rtol=1e-5)  # another batch size
+    assert got[1] > got[0] + 3 and got[1] > got[2] + 3
 
 
 def test_downscaled_grid_exists_only_on_the_feature_grid() -> None:

@@ -1,0 +1,99 @@
+"""The ``z_coverage`` frame score: its pixel groups and its value (numpy, the reference the graph follows)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgekit.errors import ConfigError
+from edgekit.tiling import ScoreRule, TileGrid, coverage_groups, coverage_z, join_score
+from edgekit.tiling.ops import Z_MIN_PIXELS
+
+GRIDS = [
+    TileGrid(512, 256, 128),  # the default 3x3: corners 1, edges 2, centre 4
+    TileGrid((600, 800), 256, 128),  # ragged: snapped last tiles make levels 3, 6 and 9
+    TileGrid((2048, 2448), 256, 128),  # 5 MP, 285 positions
+    TileGrid((384, 640), (256, 256), (128, 192)),  # non-square frame, different strides
+]
+
+
+def _group_of(grid: TileGrid, groups: tuple) -> np.ndarray:
+    where = np.full(grid.image_hw, -1)
+    for g, boxes in enumerate(groups):
+        for y0, x0, y1, x1 in boxes:
+            assert (where[y0:y1, x0:x1] == -1).all(), "boxes overlap"
+            where[y0:y1, x0:x1] = g
+    return where
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=str)
+def test_groups_partition_the_frame_by_coverage(grid: TileGrid) -> None:
+    groups = coverage_groups(grid)
+    where = _group_of(grid, groups)
+    assert (where >= 0).all()  # every pixel in exactly one group
+    levels = [np.unique(grid.coverage[where == g]) for g in range(len(groups))]
+    for g, level in enumerate(levels):
+        assert (where == g).sum() >= Z_MIN_PIXELS
+        if len(level) > 1:  # only a merged level mixes coverages, and only with its nearest neighbour
+            small = [v for v in level if (grid.coverage == v).sum() < Z_MIN_PIXELS]
+            assert len(level) - len(small) == 1
+    # a level large enough is never split or mixed: its pixels are one group's
+    for value in np.unique(grid.coverage):
+        if (grid.coverage == value).sum() >= Z_MIN_PIXELS:
+            assert len(np.unique(where[grid.coverage == value])) == 1
+
+
+def test_default_grid_groups_are_corners_edges_centre() -> None:
+    grid = TileGrid(512, 256, 128)
+    corners, edges, centre = coverage_groups(grid)
+    assert corners == ((0, 0, 128, 128), (0, 384, 128, 512), (384, 0, 512, 128), (384, 384, 512, 512))
+    assert len(edges) == 4 and centre == ((128, 128, 384, 384),)
+    # a thin strip covered 9 times (600x800) joins the 6-times level instead of standing alone
+    ragged = TileGrid((600, 800), 256, 128)
+    assert (ragged.coverage == 9).sum() < Z_MIN_PIXELS
+    assert len(coverage_groups(ragged)) == len(np.unique(ragged.coverage)) - 1
+
+
+def test_single_group_is_the_whole_frame() -> None:
+    assert coverage_groups(TileGrid((384, 640), 256, 128), single=True) == (((0, 0, 384, 640),),)
+
+
+def test_z_is_the_maximum_in_mads_from_the_median() -> None:
+    grid = TileGrid(512, 256, 256)  # 2x2, no overlap: one group
+    groups = coverage_groups(grid)
+    m = np.zeros((512, 512), np.float32)
+    m[::4, ::4] = np.tile([1.0, 3.0], 128 * 64).reshape(128, 128)  # the pixels median and MAD are taken on
+    m[5, 5] = 10.0  # off the every-4th-pixel grid: counts for the maximum only
+    # median: 1 (the lower of the two middle values); deviations are 0 and 2 in equal halves: MAD 0
+    assert coverage_z(m, groups) == pytest.approx((10.0 - 1.0) / 1e-6, rel=1e-5)
+    m[::4, ::4] = (np.arange(128 * 128) % 7).reshape(128, 128)  # 0..6 in equal parts: median 3, MAD 2
+    assert coverage_z(m, groups) == pytest.approx((10.0 - 3.0) / (1.4826 * 2.0 + 1e-6), rel=1e-6)
+
+
+def test_z_ignores_the_level_and_scale_of_a_frame() -> None:
+    grid = TileGrid(512, 256, 128)
+    groups = coverage_groups(grid)
+    m = np.random.default_rng(0).gamma(2.0, size=(512, 512)).astype(np.float32)
+    z = coverage_z(m, groups)
+    assert coverage_z(3.0 * m + 40.0, groups) == pytest.approx(z, rel=1e-4)
+
+
+def test_z_compares_each_group_with_its_own_noise() -> None:
+    """Noisy corners (one view) with a high maximum do not outscore a defect in the quiet centre."""
+    grid = TileGrid(512, 256, 128)
+    groups = coverage_groups(grid)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(10.0, 1.0, (512, 512)).astype(np.float32)
+    noise[grid.coverage == 1] = rng.normal(10.0, 4.0, int((grid.coverage == 1).sum()))
+    good = noise.copy()
+    bad = noise.copy()
+    bad[250:254, 250:254] += 12.0  # a small defect in the centre, lower than the corners' maximum
+    assert bad.max() == good.max()  # the maximum cannot tell them apart
+    assert coverage_z(bad, groups) > coverage_z(good, groups) + 3.0
+
+
+def test_join_score_needs_the_groups_for_z() -> None:
+    m = np.ones((512, 512), np.float32)
+    with pytest.raises(ConfigError, match="needs the grid's coverage groups"):
+        join_score(m, None, ScoreRule.Z_COVERAGE)
+    assert join_score(m, None, ScoreRule.Z_COVERAGE, coverage_groups(TileGrid(512, 256, 128))) == 0.0  # flat

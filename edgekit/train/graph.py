@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import numpy as np
 from edgekit._extras import require
 from edgekit.errors import ConfigError
 from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid, coverage_groups, seam_mask, tile_weights
-from edgekit.tiling.ops import MAD_SCALE, Z_EPS, Z_STEP, sub_box
+from edgekit.tiling.ops import MAD_SCALE, Z_EPS
 from edgekit.train.config import ModelName
 from edgekit.train.ensemble import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, TiledEnsemble
 
@@ -149,7 +150,9 @@ class CoverageZ(torch.nn.Module):
     """:attr:`ScoreRule.Z_COVERAGE` as graph ops: ``[B, 1, H, W]`` joined maps -> ``[B]`` scores.
 
     The same rule as :func:`edgekit.tiling.coverage_z` (checked in tests), from static slices of the
-    groups' boxes: a reduce-max per box, and per group the lower median of the subsampled pixels and of
+    groups' boxes. The maxima: one max-pool of the map in cells of the largest size every box edge falls
+    on (128 px on the default grid), then a reduce-max over each box's cells, so the full-size map is read
+    once, not once per box. The statistics: per group, the lower median of the sampled pixels and of
     their absolute deviations, each a top-k of the smallest values. No constant of the frame's size.
 
     Args:
@@ -160,6 +163,7 @@ class CoverageZ(torch.nn.Module):
     def __init__(self, grid: TileGrid, single: bool = False) -> None:
         super().__init__()
         self.groups = coverage_groups(grid, single)
+        self.cell = math.gcd(*grid.image_hw, *(v for g in self.groups for box in g.boxes for v in box))
 
     @staticmethod
     def _lower_median(values: torch.Tensor) -> torch.Tensor:
@@ -168,14 +172,19 @@ class CoverageZ(torch.nn.Module):
 
     def forward(self, amap: torch.Tensor) -> torch.Tensor:
         """Scores ``[B]``."""
-        sub = amap[:, 0, ::Z_STEP, ::Z_STEP]
-        out = []
-        for boxes in self.groups:
-            top = torch.stack([amap[:, 0, y0:y1, x0:x1].amax(dim=(-2, -1)) for y0, x0, y1, x1 in boxes], 1).amax(1)
-            values = torch.cat([sub[:, a:c, b:d].flatten(1) for a, b, c, d in (sub_box(box) for box in boxes)], 1)
+        c = self.cell
+        cells = F.max_pool2d(amap, c) if c > 1 else amap  # [B, 1, H/c, W/c]; the channel is kept, not
+        out = []  # selected: a select copies the whole map (4 ms at 5 MP), slices then flatten do not
+        for group in self.groups:
+            tops = [
+                cells[..., y0 // c : y1 // c, x0 // c : x1 // c].amax(dim=(-3, -2, -1))
+                for y0, x0, y1, x1 in group.boxes
+            ]
+            sub = amap[..., :: group.step, :: group.step]
+            values = torch.cat([sub[..., a:c_, b:d].flatten(1) for a, b, c_, d in group.sub_boxes], 1)
             med = self._lower_median(values)
             mad = self._lower_median((values - med).abs())
-            out.append((top - med[:, 0]) / (MAD_SCALE * mad[:, 0] + Z_EPS))
+            out.append((torch.stack(tops, 1).amax(1) - med[:, 0]) / (MAD_SCALE * mad[:, 0] + Z_EPS))
         return torch.stack(out, 1).amax(1)
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from edgekit.errors import ConfigError
 from edgekit.tiling import ScoreRule, TileGrid, coverage_groups, coverage_z, join_score
-from edgekit.tiling.ops import Z_MIN_PIXELS
+from edgekit.tiling.ops import Z_MIN_PIXELS, Z_SAMPLES, Z_STEP
 
 GRIDS = [
     TileGrid(512, 256, 128),  # the default 3x3: corners 1, edges 2, centre 4
@@ -19,8 +19,8 @@ GRIDS = [
 
 def _group_of(grid: TileGrid, groups: tuple) -> np.ndarray:
     where = np.full(grid.image_hw, -1)
-    for g, boxes in enumerate(groups):
-        for y0, x0, y1, x1 in boxes:
+    for g, group in enumerate(groups):
+        for y0, x0, y1, x1 in group.boxes:
             assert (where[y0:y1, x0:x1] == -1).all(), "boxes overlap"
             where[y0:y1, x0:x1] = g
     return where
@@ -46,8 +46,10 @@ def test_groups_partition_the_frame_by_coverage(grid: TileGrid) -> None:
 def test_default_grid_groups_are_corners_edges_centre() -> None:
     grid = TileGrid(512, 256, 128)
     corners, edges, centre = coverage_groups(grid)
-    assert corners == ((0, 0, 128, 128), (0, 384, 128, 512), (384, 0, 512, 128), (384, 384, 512, 512))
-    assert len(edges) == 4 and centre == ((128, 128, 384, 384),)
+    assert corners.boxes == ((0, 0, 128, 128), (0, 384, 128, 512), (384, 0, 512, 128), (384, 384, 512, 512))
+    assert len(edges.boxes) == 4 and centre.boxes == ((128, 128, 384, 384),)
+    assert [g.step for g in (corners, edges, centre)] == [8, 8, 8]  # 1024, 2048 and 1024 samples
+    assert centre.sub_boxes == ((16, 16, 48, 48),)
     # a thin strip covered 9 times (600x800) joins the 6-times level instead of standing alone
     ragged = TileGrid((600, 800), 256, 128)
     assert (ragged.coverage == 9).sum() < Z_MIN_PIXELS
@@ -55,18 +57,31 @@ def test_default_grid_groups_are_corners_edges_centre() -> None:
 
 
 def test_single_group_is_the_whole_frame() -> None:
-    assert coverage_groups(TileGrid((384, 640), 256, 128), single=True) == (((0, 0, 384, 640),),)
+    (group,) = coverage_groups(TileGrid((384, 640), 256, 128), single=True)
+    assert group.boxes == ((0, 0, 384, 640),) and group.area == 384 * 640
+
+
+@pytest.mark.parametrize("grid", GRIDS, ids=str)
+def test_groups_sample_at_most_about_z_samples_pixels(grid: TileGrid) -> None:
+    for group in coverage_groups(grid):
+        n = sum((c - a) * (d - b) for a, b, c, d in group.sub_boxes)
+        assert group.step >= Z_STEP and n <= Z_SAMPLES * 1.1
+        if group.step > Z_STEP:  # a coarser step only where the floor step would sample too many
+            assert group.area / (group.step - 1) ** 2 > Z_SAMPLES
 
 
 def test_z_is_the_maximum_in_mads_from_the_median() -> None:
     grid = TileGrid(512, 256, 256)  # 2x2, no overlap: one group
-    groups = coverage_groups(grid)
+    (group,) = groups = coverage_groups(grid)
+    step = group.step
+    assert step == 12  # 262144 pixels: every 12th in each direction leaves 43 x 43 <= 2048 samples
     m = np.zeros((512, 512), np.float32)
-    m[::4, ::4] = np.tile([1.0, 3.0], 128 * 64).reshape(128, 128)  # the pixels median and MAD are taken on
-    m[5, 5] = 10.0  # off the every-4th-pixel grid: counts for the maximum only
-    # median: 1 (the lower of the two middle values); deviations are 0 and 2 in equal halves: MAD 0
+    n = m[::step, ::step].size
+    m[::step, ::step] = np.tile([1.0, 3.0], n)[:n].reshape(43, 43)  # the pixels median and MAD are taken on
+    m[5, 5] = 10.0  # off the sampled grid: counts for the maximum only
+    # 1849 values, 925 ones and 924 threes: median 1; deviations 0 (925) and 2 (924): MAD 0
     assert coverage_z(m, groups) == pytest.approx((10.0 - 1.0) / 1e-6, rel=1e-5)
-    m[::4, ::4] = (np.arange(128 * 128) % 7).reshape(128, 128)  # 0..6 in equal parts: median 3, MAD 2
+    m[::step, ::step] = (np.arange(n) % 7).reshape(43, 43)  # 0..6 in near-equal parts: median 3, MAD 2
     assert coverage_z(m, groups) == pytest.approx((10.0 - 3.0) / (1.4826 * 2.0 + 1e-6), rel=1e-6)
 
 

@@ -44,6 +44,7 @@ class JoinRules:
         weights: Overlap weighting of the join, ``uniform`` or ``taper``.
         order: Where the tile maps are joined, ``tile`` or ``frame`` (see :class:`edgekit.tiling.JoinOrder`);
             a manifest written before this field existed was joined per tile.
+        z_reference: ``z_coverage``'s fitted ``(median, MAD)`` per coverage group (empty for other rules).
 
     Raises:
         ArtifactError: If a name is unknown, ``seam_width`` is not an int >= 0 or ``seam_sigma``
@@ -55,9 +56,25 @@ class JoinRules:
     seam_sigma: float = 2.0
     weights: str = JoinWeights.UNIFORM.value
     order: str = JoinOrder.TILE.value
+    z_reference: tuple[tuple[float, float], ...] = ()
 
     def __post_init__(self) -> None:
         check_choice(self.score_rule, ScoreRule, "join.score_rule")
+        if not isinstance(self.z_reference, (list, tuple)) or any(
+            not isinstance(pair, (list, tuple)) or len(pair) != 2 for pair in self.z_reference
+        ):
+            msg = f"join.z_reference {self.z_reference!r} is invalid; accepted: a list of [median, MAD] pairs"
+            raise ArtifactError(msg)
+        for i, (med, mad) in enumerate(self.z_reference):
+            check_finite(med, f"join.z_reference[{i}][0]")
+            check_finite(mad, f"join.z_reference[{i}][1]")
+            if mad < 0:
+                msg = f"join.z_reference[{i}] MAD {mad!r} is invalid; accepted: a finite number >= 0"
+                raise ArtifactError(msg)
+        object.__setattr__(self, "z_reference", tuple((float(m), float(d)) for m, d in self.z_reference))
+        if self.score_rule == ScoreRule.Z_COVERAGE.value and not self.z_reference:
+            msg = "join.z_reference is empty; accepted for score rule z_coverage: its fitted [median, MAD] pairs"
+            raise ArtifactError(msg)
         check_choice(self.weights, JoinWeights, "join.weights")
         check_choice(self.order, JoinOrder, "join.order")
         if isinstance(self.seam_width, bool) or not isinstance(self.seam_width, int) or self.seam_width < 0:

@@ -54,8 +54,9 @@ class ScoreRule(StrEnum):
     kept for parity; it dilutes a defect seen by one tile out of N. ``Z_COVERAGE``: the frame's
     pixels are grouped by how many tiles cover them (the join averages that many views, so a stride
     of half a tile leaves one model's noise in the corners and a four-view average in the centre);
-    in each group the map's maximum is measured from the frame's own median there, in units of its
-    MAD, and the frame score is the largest group's value (:func:`coverage_z`). It needs no fitting.
+    in each group the map's maximum is measured in MADs from the frame's own median there and from
+    the median of good validation frames there (fitted at training), and the frame score is the
+    largest of these (:func:`coverage_z`).
     """
 
     MAX = "max"
@@ -343,29 +344,69 @@ def _lower_median(values: np.ndarray) -> np.float32:
     return np.partition(values, k)[k]
 
 
-def coverage_z(joined: np.ndarray, groups: tuple[CoverageGroup, ...]) -> float:
+Reference = tuple[tuple[float, float], ...]
+
+
+def _sampled(m: np.ndarray, group: CoverageGroup) -> np.ndarray:
+    sub = m[:: group.step, :: group.step]
+    return np.concatenate([sub[a:c, b:d].ravel() for a, b, c, d in group.sub_boxes])
+
+
+def fit_coverage_reference(maps: np.ndarray, groups: tuple[CoverageGroup, ...]) -> Reference:
+    """The fitted part of :attr:`ScoreRule.Z_COVERAGE`: each group's median and MAD over good frames.
+
+    Args:
+        maps: ``[M, H, W]`` joined maps of good frames the model was not fitted on (validation).
+        groups: :func:`coverage_groups` of their grid.
+
+    Returns:
+        ``(median, MAD)`` per group, of the group's sampled pixels pooled over all ``maps``.
+
+    Raises:
+        DataError: No maps.
+    """
+    if len(maps) == 0:
+        msg = "score rule z_coverage needs at least one good validation frame to fit its reference, got 0"
+        raise DataError(msg)
+    out = []
+    for group in groups:
+        values = np.concatenate([_sampled(np.asarray(m, dtype=np.float32), group) for m in maps])
+        med = _lower_median(values)
+        out.append((float(med), float(_lower_median(np.abs(values - med)))))
+    return tuple(out)
+
+
+def coverage_z(joined: np.ndarray, groups: tuple[CoverageGroup, ...], reference: Reference | None = None) -> float:
     """:attr:`ScoreRule.Z_COVERAGE` of one joined map.
 
-    Per group: ``(max - median) / (1.4826 * MAD + 1e-6)``, the maximum over all the group's pixels,
-    the median and MAD (each the lower middle value) over its pixels on its every-``step``-th-pixel
-    grid. The score is the largest group value.
+    Per group, the group's maximum over all its pixels is measured twice, in units of 1.4826 x a MAD
+    (+1e-6): from the frame's own median, with the frame's own MAD (both the lower middle value, over
+    the group's pixels on its every-``step``-th-pixel grid), and from the reference's median, with the
+    reference's MAD (:func:`fit_coverage_reference`). The score is the largest of these over the groups.
+    The first term compares each group with its own noise in this frame; the second keeps a frame that
+    is anomalous everywhere (a dark, blurred or foreign frame, whose own median is high) anomalous.
 
     Args:
         joined: ``[H, W]`` joined map.
         groups: :func:`coverage_groups` of its grid.
+        reference: The fitted reference; None scores the frame-relative term alone (used only while the
+            reference is being fitted).
 
     Returns:
         The score as a Python float.
     """
     m = np.asarray(joined, dtype=np.float32).reshape(joined.shape[-2:])
+    scale, eps = np.float32(MAD_SCALE), np.float32(Z_EPS)
     best = -np.inf
-    for group in groups:
-        sub = m[:: group.step, :: group.step]
+    for g, group in enumerate(groups):
         top = max(m[y0:y1, x0:x1].max() for y0, x0, y1, x1 in group.boxes)
-        values = np.concatenate([sub[a:c, b:d].ravel() for a, b, c, d in group.sub_boxes])
+        values = _sampled(m, group)
         med = _lower_median(values)
         mad = _lower_median(np.abs(values - med))
-        best = max(best, float((top - med) / (np.float32(MAD_SCALE) * mad + np.float32(Z_EPS))))
+        best = max(best, float((top - med) / (scale * mad + eps)))
+        if reference is not None:
+            ref_med, ref_mad = (np.float32(v) for v in reference[g])
+            best = max(best, float((top - ref_med) / (scale * ref_mad + eps)))
     return best
 
 
@@ -374,6 +415,7 @@ def join_score(
     tiles: np.ndarray | None = None,
     rule: ScoreRule = ScoreRule.MAX,
     groups: tuple[CoverageGroup, ...] | None = None,
+    reference: Reference | None = None,
 ) -> float:
     """A frame's anomaly score from its joined map (or its tile maps).
 
@@ -382,6 +424,7 @@ def join_score(
         tiles: The tile maps ``[N, ...]``; needed for ``MEAN_OF_TILE_MAX``.
         rule: The score rule.
         groups: :func:`coverage_groups` of the grid; needed for ``Z_COVERAGE``.
+        reference: :func:`fit_coverage_reference` of the run, for ``Z_COVERAGE``.
 
     Returns:
         The score as a Python float.
@@ -393,7 +436,7 @@ def join_score(
         if groups is None:
             msg = "score rule 'z_coverage' needs the grid's coverage groups, got groups=None"
             raise ConfigError(msg)
-        return coverage_z(joined, groups)
+        return coverage_z(joined, groups, reference)
     if tiles is None:
         msg = "score rule 'mean_of_tile_max' needs the tile maps, got tiles=None"
         raise ConfigError(msg)

@@ -23,6 +23,7 @@ from edgekit.data.mvtec import LoadedSplit, scan_validation, validation_folder
 from edgekit.errors import ConfigError, DataError
 from edgekit.evaluation import fit_thresholds
 from edgekit.perf import peak_rss_mb
+from edgekit.tiling import ScoreRule, coverage_groups, coverage_z, fit_coverage_reference
 from edgekit.train import ov_trunk
 from edgekit.train.backbones import packaged_source
 from edgekit.train.config import TrainConfig, ValSplit
@@ -236,8 +237,11 @@ def train(config: TrainConfig) -> TrainResult:
     logger.info("join: %s", why)
     t_fit = time.perf_counter()
     preds = predict_frames(ensemble, val_split.images, progress=config.progress, desc="validate")
+    scores = preds.scores
+    if config.score_rule is ScoreRule.Z_COVERAGE:
+        scores = _fit_z_reference(ensemble, preds.maps, val_split.labels)
     thresholds: Thresholds = fit_thresholds(
-        preds.scores, val_split.labels, preds.maps, val_split.masks, config.normal_quantile, val_source
+        scores, val_split.labels, preds.maps, val_split.masks, config.normal_quantile, val_source
     )
     t_val = time.perf_counter()
     data = {
@@ -263,6 +267,20 @@ def train(config: TrainConfig) -> TrainResult:
     source = _backbone_source(config)
     record = save_run(ensemble, config, thresholds, backbone_source=source, data=data, timing=timing)
     return TrainResult(run=Path(config.out), record=record, ensemble=ensemble)
+
+
+def _fit_z_reference(ensemble: TiledEnsemble, maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Fit ``z_coverage``'s reference on the good validation maps, keep it in the join, score the maps by it.
+
+    The maps do not depend on the score rule, so the validation pass that fits the reference also gives
+    the scores the thresholds are fitted on: the numpy rule (the graph's equal, tested) with the reference.
+    """
+    groups = coverage_groups(ensemble.grid, single=ensemble.frame_level)
+    good = maps[labels == 0] if (labels == 0).any() else maps
+    reference = fit_coverage_reference(good, groups)
+    ensemble.join = {**ensemble.join, "z_reference": [list(pair) for pair in reference]}
+    logger.info("z_coverage reference (median, MAD per coverage group): %s", reference)
+    return np.array([coverage_z(m, groups, reference) for m in maps], dtype=np.float32)
 
 
 def _backbone_source(config: TrainConfig) -> str:

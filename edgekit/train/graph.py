@@ -34,7 +34,7 @@ import numpy as np
 from edgekit._extras import require
 from edgekit.errors import ConfigError
 from edgekit.tiling import JoinOrder, JoinWeights, ScoreRule, TileGrid, coverage_groups, seam_mask, tile_weights
-from edgekit.tiling.ops import MAD_SCALE, Z_EPS
+from edgekit.tiling.ops import MAD_SCALE, Z_EPS, Reference
 from edgekit.train.config import ModelName
 from edgekit.train.ensemble import IMAGENET_MEAN_RGB, IMAGENET_STD_RGB, TiledEnsemble
 
@@ -153,17 +153,23 @@ class CoverageZ(torch.nn.Module):
     groups' boxes. The maxima: one max-pool of the map in cells of the largest size every box edge falls
     on (128 px on the default grid), then a reduce-max over each box's cells, so the full-size map is read
     once, not once per box. The statistics: per group, the lower median of the sampled pixels and of
-    their absolute deviations, each a top-k of the smallest values. No constant of the frame's size.
+    their absolute deviations, each a top-k of the smallest values. The reference is two constants per
+    group; no constant of the frame's size.
 
     Args:
         grid: The grid the map was joined on.
         single: One group for the whole frame (see :func:`edgekit.tiling.coverage_groups`).
+        reference: The run's fitted ``(median, MAD)`` per group; None: the frame-relative term alone.
     """
 
-    def __init__(self, grid: TileGrid, single: bool = False) -> None:
+    def __init__(self, grid: TileGrid, single: bool = False, reference: Reference | None = None) -> None:
         super().__init__()
         self.groups = coverage_groups(grid, single)
         self.cell = math.gcd(*grid.image_hw, *(v for g in self.groups for box in g.boxes for v in box))
+        self.reference = None if reference is None else tuple((float(m), float(d)) for m, d in reference)
+        if self.reference is not None and len(self.reference) != len(self.groups):
+            msg = f"z_coverage reference has {len(self.reference)} groups, the grid {grid} has {len(self.groups)}"
+            raise ConfigError(msg)
 
     @staticmethod
     def _lower_median(values: torch.Tensor) -> torch.Tensor:
@@ -175,16 +181,20 @@ class CoverageZ(torch.nn.Module):
         c = self.cell
         cells = F.max_pool2d(amap, c) if c > 1 else amap  # [B, 1, H/c, W/c]; the channel is kept, not
         out = []  # selected: a select copies the whole map (4 ms at 5 MP), slices then flatten do not
-        for group in self.groups:
+        for g, group in enumerate(self.groups):
             tops = [
                 cells[..., y0 // c : y1 // c, x0 // c : x1 // c].amax(dim=(-3, -2, -1))
                 for y0, x0, y1, x1 in group.boxes
             ]
+            top = torch.stack(tops, 1).amax(1)
             sub = amap[..., :: group.step, :: group.step]
             values = torch.cat([sub[..., a:c_, b:d].flatten(1) for a, b, c_, d in group.sub_boxes], 1)
             med = self._lower_median(values)
             mad = self._lower_median((values - med).abs())
-            out.append((torch.stack(tops, 1).amax(1) - med[:, 0]) / (MAD_SCALE * mad[:, 0] + Z_EPS))
+            out.append((top - med[:, 0]) / (MAD_SCALE * mad[:, 0] + Z_EPS))
+            if self.reference is not None:
+                ref_med, ref_mad = self.reference[g]
+                out.append((top - ref_med) / (MAD_SCALE * ref_mad + Z_EPS))
         return torch.stack(out, 1).amax(1)
 
 
@@ -308,6 +318,7 @@ class FrameGraph(torch.nn.Module):
         rule: Frame score rule.
         seam_width: Half-width of the seam-smoothing band (0 = off).
         seam_sigma: Sigma of seam smoothing.
+        z_reference: The fitted reference of ``z_coverage`` (see :class:`CoverageZ`).
     """
 
     def __init__(
@@ -318,6 +329,7 @@ class FrameGraph(torch.nn.Module):
         rule: ScoreRule = ScoreRule.MAX,
         seam_width: int = 0,
         seam_sigma: float = 2.0,
+        z_reference: Reference | None = None,
     ) -> None:
         super().__init__()
         _swap_blurs(ensemble)
@@ -345,7 +357,7 @@ class FrameGraph(torch.nn.Module):
             self.join = Join(self.grid, weights)
         self.seams = SeamSmoothing(self.grid, seam_width, seam_sigma) if seam_width > 0 else None
         single = self.padim is not None and self.padim.frame_level  # every view of a pixel is one value
-        self.z = CoverageZ(self.grid, single) if self.rule is ScoreRule.Z_COVERAGE else None
+        self.z = CoverageZ(self.grid, single, z_reference) if self.rule is ScoreRule.Z_COVERAGE else None
 
     def tiles(self, frames: torch.Tensor) -> torch.Tensor:
         """Normalized tiles ``[B*N, 3, T, T]``, frame-major, cut by static slices."""
@@ -418,6 +430,7 @@ def frame_graph(ensemble: TiledEnsemble, join: dict[str, Any]) -> FrameGraph:
         rule=ScoreRule(join.get("score_rule", "max")),
         seam_width=int(join.get("seam_width", 0)),
         seam_sigma=float(join.get("seam_sigma", 2.0)),
+        z_reference=join.get("z_reference"),
     ).eval()
 
 

@@ -33,13 +33,15 @@ def test_z_coverage_run_and_bundle_score_by_the_numpy_rule(known_data: Path, edg
         ]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads((run / "training.json").read_text())["graph"]["join"]["score_rule"] == "z_coverage"
+    join = json.loads((run / "training.json").read_text())["graph"]["join"]
+    assert join["score_rule"] == "z_coverage" and len(join["z_reference"]) == 3  # fitted per group
     result = edgekit(["export", run, "--out", bundle, "--precision", "fp32"])
     assert result.exit_code == 0, result.output
-    assert json.loads((bundle / "manifest.json").read_text())["join"]["score_rule"] == "z_coverage"
+    manifest_join = json.loads((bundle / "manifest.json").read_text())["join"]
+    assert manifest_join["score_rule"] == "z_coverage" and manifest_join["z_reference"] == join["z_reference"]
 
     from edgekit.runtime import load
-    from edgekit.tiling import coverage_groups, coverage_z
+    from edgekit.tiling import coverage_groups, coverage_z, fit_coverage_reference
     from edgekit.train.infer import predict_frames
     from edgekit.train.run_io import load_run
 
@@ -49,7 +51,8 @@ def test_z_coverage_run_and_bundle_score_by_the_numpy_rule(known_data: Path, edg
     want = predict_frames(ensemble, frames)
     groups = coverage_groups(record.grid)
     assert len(groups) == 3  # corners, edges, centre of the 3x3 grid
-    rule = [coverage_z(m, groups) for m in want.maps]
+    reference = tuple(tuple(pair) for pair in join["z_reference"])
+    rule = [coverage_z(m, groups, reference) for m in want.maps]
     np.testing.assert_allclose(want.scores, rule, rtol=1e-4)  # the graph's score is the numpy rule's
     assert not np.allclose(want.scores, want.maps.reshape(len(frames), -1).max(1))  # and not the maximum
     engine = load(bundle)
@@ -59,5 +62,13 @@ def test_z_coverage_run_and_bundle_score_by_the_numpy_rule(known_data: Path, edg
         got = engine.predict(frame).score
         want_score = np.clip((want.scores[i] - t.image_threshold) / (t.image_max - t.image_min) + 0.5, 0, 1)
         assert got == pytest.approx(float(want_score), abs=1e-3)
-    truth = [p.parent.name != "good" for p in paths]
-    assert labels == truth  # big black squares on a flat texture: every frame right
+    truth = np.array([p.parent.name != "good" for p in paths])
+    assert want.scores[truth].min() > 3 * want.scores[~truth].max()  # big black squares: far apart
+    assert all(np.array(labels)[truth])  # every defective frame flagged (the threshold is a quantile of 2 frames)
+    # the reference is the good validation frames' (held out from training: 2 of the 8 good images)
+    val = [cv2.imread(str(known_data / "train" / "good" / Path(f).name)) for f in record.data["val_files"]]
+    fitted = fit_coverage_reference(predict_frames(ensemble, np.stack(val)).maps, groups)
+    np.testing.assert_allclose(fitted, reference, rtol=1e-6)
+    # a frame anomalous everywhere (the lens covered) is flagged, though its own median is as high as its peak
+    for dead in (np.zeros_like(frames[0]), np.full_like(frames[0], 255)):
+        assert engine.predict(dead).label is True

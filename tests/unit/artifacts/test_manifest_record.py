@@ -346,3 +346,37 @@ def test_record_refuses_a_nan_threshold_naming_the_record(tmp_path: Path) -> Non
     _rewrite(tmp_path / "run" / RECORD_NAME, _set("thresholds", "pixel_threshold", math.nan))
     text = _refusal(tmp_path / "run", TrainingRecord.load, RECORD_NAME)
     assert "thresholds.pixel_threshold nan is not a finite number" in text
+
+
+@pytest.mark.parametrize(
+    ("rule", "value", "said"),
+    [
+        ("max", 3.0, "join.z_reference 3.0 is invalid; accepted: a list of [median, MAD] pairs"),
+        ("max", [[1.0]], "join.z_reference [[1.0]] is invalid; accepted: a list of [median, MAD] pairs"),
+        ("max", [[1.0, "x"]], "join.z_reference[0][1] 'x' is not a finite number"),
+        ("max", [[1.0, 0.5], [2.0, -0.1]], "join.z_reference[1] MAD -0.1 is invalid; accepted: a finite number >= 0"),
+        ("z_coverage", [], "join.z_reference is empty; accepted for score rule z_coverage"),
+    ],
+)
+def test_manifest_refuses_a_bad_z_reference(tmp_path: Path, rule: str, value: object, said: str) -> None:
+    _bundle(tmp_path / "b")
+
+    def change(data: dict[str, Any]) -> None:
+        data["join"]["score_rule"] = rule
+        data["join"]["z_reference"] = value
+
+    _rewrite(tmp_path / "b" / MANIFEST_NAME, change)
+    assert said in _refusal(tmp_path / "b")
+
+
+def test_manifest_keeps_a_z_reference(tmp_path: Path) -> None:
+    _bundle(tmp_path / "b")
+
+    def change(data: dict[str, Any]) -> None:
+        data["join"]["score_rule"] = "z_coverage"
+        data["join"]["z_reference"] = [[10.5, 1.25], [9.0, 0.75]]
+
+    _rewrite(tmp_path / "b" / MANIFEST_NAME, change)
+    manifest = EnsembleManifest.load(tmp_path / "b", verify=False)
+    assert manifest.join.z_reference == ((10.5, 1.25), (9.0, 0.75))
+    assert json.loads(json.dumps(manifest.to_dict()))["join"]["z_reference"] == [[10.5, 1.25], [9.0, 0.75]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgekit.errors import ConfigError
-from edgekit.tiling import ScoreRule, TileGrid, coverage_groups, coverage_z, join_score
+from edgekit.errors import ConfigError, DataError
+from edgekit.tiling import ScoreRule, TileGrid, coverage_groups, coverage_z, fit_coverage_reference, join_score
 from edgekit.tiling.ops import Z_MIN_PIXELS, Z_SAMPLES, Z_STEP
 
 GRIDS = [
@@ -112,3 +112,37 @@ def test_join_score_needs_the_groups_for_z() -> None:
     with pytest.raises(ConfigError, match="needs the grid's coverage groups"):
         join_score(m, None, ScoreRule.Z_COVERAGE)
     assert join_score(m, None, ScoreRule.Z_COVERAGE, coverage_groups(TileGrid(512, 256, 128))) == 0.0  # flat
+
+
+def test_reference_is_each_groups_median_and_mad_pooled_over_frames() -> None:
+    grid = TileGrid(512, 256, 256)
+    groups = coverage_groups(grid)
+    (group,) = groups
+    frames = np.zeros((2, 512, 512), np.float32)
+    n = frames[0, :: group.step, :: group.step].size
+    alternate = np.arange(n).reshape(43, 43) % 2 == 0
+    frames[0, :: group.step, :: group.step] = np.where(alternate, 1.0, 3.0)
+    frames[1, :: group.step, :: group.step] = np.where(alternate, 4.0, 8.0)
+    # pooled 3698 values: 925 ones, 924 threes, 925 fours, 924 eights: the lower middle value is 3;
+    # deviations 2, 0, 1 and 5 in those numbers: the lower middle deviation is 1
+    assert fit_coverage_reference(frames, groups) == ((3.0, 1.0),)
+    with pytest.raises(DataError, match="at least one good validation frame"):
+        fit_coverage_reference(frames[:0], groups)
+
+
+def test_reference_keeps_a_frame_anomalous_everywhere_anomalous() -> None:
+    """A dark, blurred or foreign frame raises the whole map: its own median rises with it, the reference does not."""
+    grid = TileGrid(512, 256, 128)
+    groups = coverage_groups(grid)
+    rng = np.random.default_rng(4)
+    good = rng.normal(10.0, 1.0, (4, 512, 512)).astype(np.float32)
+    reference = fit_coverage_reference(good, groups)
+    everywhere = rng.normal(60.0, 1.0, (512, 512)).astype(np.float32)  # the whole map five times higher
+    alone = coverage_z(everywhere, groups)  # the frame-relative term sees nothing unusual
+    assert alone < 6.0
+    assert coverage_z(everywhere, groups, reference) > 30.0
+    # on a good frame the reference term is about the frame's own: the score hardly moves
+    assert coverage_z(good[0], groups, reference) == pytest.approx(coverage_z(good[0], groups), rel=0.1)
+    assert join_score(everywhere, None, ScoreRule.Z_COVERAGE, groups, reference) == coverage_z(
+        everywhere, groups, reference
+    )

@@ -18,10 +18,11 @@ from edgekit._extras import require
 logger = logging.getLogger(__name__)
 
 # Node-name patterns of the head parts in graphs converted from edgekit.train.graph: the fused PaDiM
-# head, the join, the frame blur, seam smoothing, every anomaly-map generator, and the ops of the
-# whole-frame graph's own forward (normalization, slicing, upsampling, score), named ``aten::...``.
+# head, the join, the frame blur, seam smoothing, the z_coverage score (``z``: a median of 8-bit values
+# collapses), every anomaly-map generator, and the ops of the whole-frame graph's own forward
+# (normalization, slicing, upsampling, score), named ``aten::...``.
 HEAD_PATTERNS = (
-    r"__module\.(padim|join|blur|seams)[/.].*",
+    r"__module\.(padim|join|blur|seams|z)[/.].*",
     r"aten::.*",
     r".*anomaly_map_generator.*",
     r".*blur.*",

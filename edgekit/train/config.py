@@ -172,7 +172,7 @@ class TrainConfig:
     val_data: Path | None = None
     val_ratio: float = 0.2
     normal_quantile: float = 0.99
-    score_rule: ScoreRule = ScoreRule.MAX
+    score_rule: ScoreRule = ScoreRule.Z_COVERAGE
     join_weights: JoinWeights = JoinWeights.UNIFORM
     join_order: str = "auto"
     tiling: str = "auto"

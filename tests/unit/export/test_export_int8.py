@@ -98,13 +98,20 @@ def test_ir_describes_itself(bundle: Path, manifest: EnsembleManifest) -> None:
 
 
 def _is_head(op: object) -> bool:
-    """The heads' ops: distance MatMul, upsampling, blur, and the PaDiM expression ops at the head's own level.
+    """The heads' ops: distance MatMul, upsampling, blur, the z_coverage score, and PaDiM's ops at the head's level.
 
     The trunk's ops are named ``__module.padim.first.feature_extractor...`` (the fused head holds the first
     position model, which owns the shared trunk), so "padim" in a name alone does not make an op a head op.
     """
     name = op.get_friendly_name()
-    head_prefixes = ("__module.padim/", "__module.padim.blur/", "__module.blur/", "__module.join/", "aten::")
+    head_prefixes = (
+        "__module.padim/",
+        "__module.padim.blur/",
+        "__module.blur/",
+        "__module.join/",
+        "__module.z/",
+        "aten::",
+    )
     return op.get_type_name() in {"MatMul", "Interpolate"} or name.startswith(head_prefixes)
 
 
@@ -118,7 +125,7 @@ def test_trunk_is_quantized_and_heads_stay_float(bundle: Path) -> None:
     convs = [op for op in ops if op.get_type_name() in {"Convolution", "GroupConvolution"} and not _is_head(op)]
     assert sum(map(quantized_input, convs)) >= 0.8 * len(convs), "the trunk is mostly not quantized"
     head = [op for op in ops if _is_head(op)]
-    assert {op.get_type_name() for op in head} >= {"MatMul", "Interpolate", "Convolution"}
+    assert {op.get_type_name() for op in head} >= {"MatMul", "Interpolate", "Convolution", "TopK", "MaxPool"}
     assert [op.get_friendly_name() for op in head if quantized_input(op)] == []
 
 

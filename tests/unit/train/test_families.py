@@ -148,7 +148,9 @@ def test_patchcore_memory_over_budget_is_thinned_per_batch_and_still_finds_the_d
     import edgekit.train.families.patchcore as patchcore
     from edgekit.train.infer import predict_frames
 
-    config = _config(model="patchcore", coreset_ratio=0.1, batch_size=2)
+    # the map's maximum: z_coverage's reference is fitted by train(), which this test does not run, and a
+    # 64 px frame gives its frame-relative term 64 samples
+    config = _config(model="patchcore", coreset_ratio=0.1, batch_size=2, score_rule="max")
     rng = np.random.default_rng(0)
     frames = np.clip(rng.normal(120, 20, (8, 64, 64, 3)), 0, 255).astype(np.uint8)
     test = frames[:2].copy()

@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 RULES = ("max", "z_mad", "z_mad4", "z_std", "cal")
 
 
-def run_folder(work: Path, seed: int, category: str, system: str, data: Path) -> Path:
-    """The trained run (trained with ``edgekit train`` when missing)."""
+def run_folder(work: Path, seed: int, category: str, system: str, data: Path, extra: list[str]) -> Path:
+    """The trained run (trained with ``edgekit train`` when missing; ``extra`` options added)."""
     run = work / f"seed{seed}" / category / system
     if not (run / "training.json").exists():
         command = [str(EDGEKIT), "train", "--data", str(data / category), "--out", str(run), "--no-progress"]
-        command += [*SYSTEMS[system], "--seed", str(seed)]
+        command += [*SYSTEMS[system], "--seed", str(seed), *extra]
         subprocess.run(command, check=True, capture_output=True, text=True)
     return run
 
@@ -173,6 +173,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=ROOT / "build/bench/frame_score_runs")
     parser.add_argument("--maps", type=Path, default=ROOT / "build/bench/frame_score_maps", help="saved maps")
     parser.add_argument("--out", type=Path, default=ROOT / "build/bench/frame_score.json")
+    parser.add_argument("--extra", default="", help="more edgekit train options, e.g. '--model patchcore'")
     parser.add_argument("--report", action="store_true", help="only score the saved maps")
     parser.add_argument("--keep-runs", action="store_true", help="keep the trained runs (default: delete)")
     args = parser.parse_args()
@@ -185,7 +186,7 @@ def main() -> None:
                     saved = args.maps / f"seed{seed}" / category / f"{system}.npz"
                     if saved.exists():
                         continue
-                    run = run_folder(args.work, seed, category, system, args.data)
+                    run = run_folder(args.work, seed, category, system, args.data, args.extra.split())
                     cell(run, category, args.data, saved)
                     if not args.keep_runs:
                         shutil.rmtree(run)

@@ -107,12 +107,14 @@ _BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", 
 @click.option(
     "--score",
     "score_rule",
-    type=click.Choice([r.value for r in ScoreRule]),
-    default=TrainConfig.score_rule.value,
+    type=click.Choice(["auto", *(r.value for r in ScoreRule)]),
+    default="auto",
     show_default=True,
-    help="Frame score from the joined map. max: its maximum; z_coverage: per group of pixels covered by the "
-    "same number of tiles, the maximum's distance from the frame's own median there in MADs, the largest "
-    "group's (one model's noise in the corners is not compared with a four-view average in the centre); "
+    help="Frame score from the joined map. auto: z_coverage for PaDiM, max for the other models (measured: "
+    "benchmarks/README.md). max: its maximum; z_coverage: per group of pixels covered by the "
+    "same number of tiles, the maximum's distance in MADs from the frame's own median there and from good "
+    "validation frames' median there, the largest (one model's noise in the corners is not compared with a "
+    "four-view average in the centre, and a frame anomalous everywhere stays anomalous); "
     "mean_of_tile_max: anomalib's tiled-ensemble rule.",
 )
 @click.option(

@@ -31,7 +31,9 @@ def test_defaults_are_the_embedded_3x3_padim() -> None:
     assert config.layers == ("blocks.2", "blocks.4")
     assert config.epochs == 1
     assert config.val_split is ValSplit.AUTO
-    assert config.score_rule is ScoreRule.Z_COVERAGE
+    assert config.score_rule is ScoreRule.Z_COVERAGE  # auto, for PaDiM
+    assert _config(model="patchcore").score_rule is ScoreRule.MAX  # auto, for the other models
+    assert _config(model="patchcore", score_rule="z_coverage").score_rule is ScoreRule.Z_COVERAGE
 
 
 @pytest.mark.parametrize(("model", "epochs"), [("padim", 1), ("patchcore", 1), ("stfpm", 20), ("fastflow", 20)])

@@ -132,7 +132,10 @@ def naive(positions: Path, bundle: Path, frames: np.ndarray, warmup: int, device
 
     manifest = EnsembleManifest.load(bundle, verify=False)
     grid = manifest.grid
-    groups = coverage_groups(grid)
+    reference = manifest.join.z_reference or None
+    # a PaDiM features bundle fits one group (every view of a pixel is one value); the manifest says so by
+    # its reference's length, and one group of the grid's boxes samples the same pixels as the whole frame
+    groups = coverage_groups(grid, single=reference is not None and len(reference) == 1)
     core = ov.Core()
     models = [
         core.compile_model(str(positions / f"p{p:02d}.xml"), device, {"INFERENCE_PRECISION_HINT": "f32"})
@@ -150,7 +153,7 @@ def naive(positions: Path, bundle: Path, frames: np.ndarray, warmup: int, device
             x = (t[None, :, :, ::-1].transpose(0, 3, 1, 2).astype(np.float32) / 255.0 - mean) / std
             maps.append(requests[p].infer({0: x})[models[p].outputs[0]][0])
         joined = untile(grid, np.stack(maps), manifest.join.weights)
-        join_score(joined, np.stack(maps), manifest.join.score_rule, groups)
+        join_score(joined, np.stack(maps), manifest.join.score_rule, groups, reference)
         done.append(time.perf_counter_ns())
         lat.append((done[-1] - t0) / 1e6)
     return summary(lat, done, warmup, start)

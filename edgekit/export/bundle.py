@@ -265,7 +265,7 @@ def _manifest(
             seam_sigma=float(join.get("seam_sigma", 2.0)),
             weights=join["weights"],
             order=join["order"],
-            z_reference=tuple(tuple(pair) for pair in join.get("z_reference", ())),
+            z_reference=join.get("z_reference", ()),
         ),
         thresholds=scored.thresholds,
         accuracy=accuracy,

@@ -283,7 +283,7 @@ class CoverageGroup:
     @property
     def area(self) -> int:
         """Pixels in the group."""
-        return sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in self.boxes)
+        return _area(self.boxes)
 
     @property
     def sub_boxes(self) -> tuple[Box, ...]:
@@ -297,9 +297,12 @@ def _runs(counts: np.ndarray) -> list[tuple[int, int, int]]:
     return [(a, b, int(counts[a])) for a, b in itertools.pairwise(edges)]
 
 
+def _area(boxes: tuple[Box, ...] | list[Box]) -> int:
+    return sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in boxes)
+
+
 def _group(boxes: list[Box]) -> CoverageGroup:
-    area = sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in boxes)
-    return CoverageGroup(tuple(sorted(boxes)), max(Z_STEP, math.ceil(math.sqrt(area / Z_SAMPLES))))
+    return CoverageGroup(tuple(sorted(boxes)), max(Z_STEP, math.ceil(math.sqrt(_area(boxes) / Z_SAMPLES))))
 
 
 def coverage_groups(grid: TileGrid, single: bool = False) -> tuple[CoverageGroup, ...]:
@@ -330,7 +333,7 @@ def coverage_groups(grid: TileGrid, single: bool = False) -> tuple[CoverageGroup
     for y0, y1, a in _runs(rows):
         for x0, x1, b in _runs(cols):
             levels.setdefault(a * b, []).append((y0, x0, y1, x1))
-    area = {k: sum((y1 - y0) * (x1 - x0) for y0, x0, y1, x1 in boxes) for k, boxes in levels.items()}
+    area = {k: _area(boxes) for k, boxes in levels.items()}
     big = [k for k in sorted(levels) if area[k] >= Z_MIN_PIXELS] or [max(area, key=area.__getitem__)]
     merged: dict[int, list[Box]] = {k: [] for k in big}
     for k in sorted(levels):

@@ -356,7 +356,8 @@ class FrameGraph(torch.nn.Module):
         else:
             self.join = Join(self.grid, weights)
         self.seams = SeamSmoothing(self.grid, seam_width, seam_sigma) if seam_width > 0 else None
-        single = self.padim is not None and self.padim.frame_level  # every view of a pixel is one value
+        # per-frame-location state: every view of a pixel is one value, so one group (as training fits it)
+        single = ensemble.frame_level
         self.z = CoverageZ(self.grid, single, z_reference) if self.rule is ScoreRule.Z_COVERAGE else None
 
     def tiles(self, frames: torch.Tensor) -> torch.Tensor:

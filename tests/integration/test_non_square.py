@@ -17,20 +17,8 @@ W, H = 128, 96  # 3 columns x 2 rows of 64 px tiles at stride 32 (the data is 12
 def wide_run(known_data: Path, edgekit, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = tmp_path_factory.mktemp("nonsquare") / "run"
     result = edgekit(
-        [
-            "train",
-            "--data",
-            known_data,
-            "--out",
-            run,
-            "--image-size",
-            f"{W}x{H}",
-            "--tile-size",
-            "64",
-            "--stride",
-            "32",
-            "--no-progress",
-        ]
+        ["train", "--data", known_data, "--out", run, "--image-size", f"{W}x{H}", "--tile-size", "64",
+         "--stride", "32", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     return run
@@ -67,23 +55,8 @@ def test_export_run_and_bench_take_whole_non_square_frames(
     assert json.loads((out / "report.json").read_text())["frames"] == len(list(frames[0].parent.glob("*.png")))
 
     result = edgekit(
-        [
-            "bench",
-            bundle,
-            "--source",
-            frames[0].parent,
-            "--modes",
-            "bound,edgekit",
-            "--frames",
-            "8",
-            "--warmup",
-            "1",
-            "--work",
-            tmp_path / "bench",
-            "--json",
-            tmp_path / "bench.json",
-            "--no-progress",
-        ]
+        ["bench", bundle, "--source", frames[0].parent, "--modes", "bound,edgekit", "--frames", "8", "--warmup", "1",
+         "--work", tmp_path / "bench", "--json", tmp_path / "bench.json", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     bench = json.loads((tmp_path / "bench.json").read_text())

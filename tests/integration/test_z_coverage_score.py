@@ -15,22 +15,8 @@ pytestmark = pytest.mark.slow
 def test_z_coverage_run_and_bundle_score_by_the_numpy_rule(known_data: Path, edgekit, tmp_path: Path) -> None:
     run, bundle = tmp_path / "run", tmp_path / "bundle"
     result = edgekit(
-        [
-            "train",
-            "--data",
-            known_data,
-            "--out",
-            run,
-            "--image-size",
-            "128",
-            "--tile-size",
-            "64",
-            "--stride",
-            "32",
-            "--score",
-            "z_coverage",
-            "--no-progress",
-        ]
+        ["train", "--data", known_data, "--out", run, "--image-size", "128", "--tile-size", "64", "--stride", "32",
+         "--score", "z_coverage", "--no-progress"]
     )
     assert result.exit_code == 0, result.output
     join = json.loads((run / "training.json").read_text())["graph"]["join"]

@@ -210,6 +210,8 @@ def command(
         )
     )
     click.echo(f"thresholds: image {t.image_threshold:.4g}, pixel {t.pixel_threshold:.4g} ({t.detail})")
+    if record.data.get("val_image_auroc") is not None:
+        click.echo(f"validation: image AUROC {record.data['val_image_auroc']:.3f} ({record.data['val_source']})")
     click.echo(f"join: {record.graph['join'].get('why', record.graph['join']['order'])}")
     if skipped:
         click.echo(

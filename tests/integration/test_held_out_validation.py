@@ -35,6 +35,8 @@ def test_train_evaluate_and_export_use_the_held_out_validation_folder(wide: Path
     assert record["data"]["val_split"] == "validation" and record["data"]["val_split_asked"] == "auto"
     assert sorted(Path(p).name for p in record["data"]["val_files"]) == sorted(p.name for p in held)
     assert record["thresholds"]["method"] == "f1_adaptive"  # the validation folder holds defects
+    val_auroc = record["data"]["val_image_auroc"]  # defective and good frames both there: the figure is measured
+    assert 0.0 <= val_auroc <= 1.0 and f"validation: image AUROC {val_auroc:.3f} (" in result.output
     test_files = {p.resolve() for p in (data / "test").glob("*/*.png")}
     assert not test_files & {Path(p).resolve() for p in record["data"]["val_files"]}
 

@@ -135,3 +135,19 @@ def test_evaluate_reports_the_four_metrics_and_f1_max() -> None:
     assert out["pixel_auroc"] == 1.0 and out["pixel_aupro"] == pytest.approx(1.0, abs=1e-4)
     out = split_metrics(scores[::-1].copy(), labels, maps, masks, thr)  # a detector that is always wrong
     assert out["image_auroc"] == 0.0 and out["image_f1"] < 0.5
+
+
+def test_validation_auroc_is_recorded_and_warns_when_the_model_barely_separates(caplog) -> None:
+    from edgekit.train.fit import WEAK_SEPARATION_AUROC, validation_auroc
+
+    rng = np.random.default_rng(0)
+    with caplog.at_level("WARNING", logger="edgekit.train.fit"):
+        assert validation_auroc(np.arange(8.0), LABELS) == 1.0
+        assert not caplog.records  # separated: no warning
+        assert validation_auroc(rng.random(8), np.zeros(8, int)) is None  # one class: no figure, no warning
+        assert not caplog.records
+        value = validation_auroc(np.array([4, 5, 6, 7, 0, 1, 2, 3.0]), LABELS)  # defective frames score lowest
+    assert value == 0.0 < WEAK_SEPARATION_AUROC
+    (warning,) = caplog.records
+    message = warning.getMessage()
+    assert "validation image AUROC is 0.000 on 8 frames (4 defective)" in message and "--model" in message

@@ -23,11 +23,13 @@ _RING = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (13, 13))
 _GAP = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
 
-def salience(image_bgr: np.ndarray, mask: np.ndarray) -> float:
-    """|mean Lab in the mask - mean Lab in a ring around it| / the ring's Lab spread."""
+def salience(image_bgr: np.ndarray, mask: np.ndarray) -> float | None:
+    """|mean Lab in the mask - mean Lab in a ring around it| / the ring's Lab spread (None: empty mask or ring)."""
     lab = cv2.cvtColor(image_bgr.astype(np.float32) / 255, cv2.COLOR_BGR2Lab)
     inside = mask > 0
     ring = (cv2.dilate(inside.astype(np.uint8), _RING) > 0) & ~(cv2.dilate(inside.astype(np.uint8), _GAP) > 0)
+    if not inside.any() or not ring.any():
+        return None
     spread = float(np.sqrt(lab[ring].var(axis=0).sum()))
     return float(np.linalg.norm(lab[inside].mean(axis=0) - lab[ring].mean(axis=0)) / max(spread, 1e-6))
 
@@ -41,13 +43,22 @@ def main() -> None:
     for folder in sorted(p for p in args.data.iterdir() if (p / "defects.json").exists()):
         meta = json.loads((folder / "defects.json").read_text())
         by_kind: dict[str, list[float]] = {}
+        empty = 0
         for name, entry in meta["images"].items():
             image = cv2.imread(str(folder / name), cv2.IMREAD_COLOR)
             mask = cv2.imread(str(folder / entry["mask"]), cv2.IMREAD_GRAYSCALE)
-            by_kind.setdefault(entry["kind"], []).append(salience(image, mask))
+            for path, array in ((folder / name, image), (folder / entry["mask"], mask)):
+                if array is None:
+                    raise SystemExit(f"error: cannot read {path} (listed in {folder / 'defects.json'})")
+            value = salience(image, mask)
+            if value is None:
+                empty += 1  # a mask with no pixels, or filling the frame: no ring to compare with
+                continue
+            by_kind.setdefault(entry["kind"], []).append(value)
         every = [v for values in by_kind.values() for v in values]
         result[folder.name] = {
             "scene": meta["scene"],
+            "skipped_empty": empty,
             "median": float(np.median(every)),
             "share_under_0.5": float(np.mean(np.array(every) < 0.5)),
             "kinds": {k: float(np.median(v)) for k, v in sorted(by_kind.items())},

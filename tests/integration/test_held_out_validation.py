@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from edgekit.train.fit import WEAK_SEPARATION_AUROC
+
 pytestmark = pytest.mark.slow
 
 
@@ -37,6 +39,8 @@ def test_train_evaluate_and_export_use_the_held_out_validation_folder(wide: Path
     assert record["thresholds"]["method"] == "f1_adaptive"  # the validation folder holds defects
     val_auroc = record["data"]["val_image_auroc"]  # defective and good frames both there: the figure is measured
     assert 0.0 <= val_auroc <= 1.0 and f"validation: image AUROC {val_auroc:.3f} (" in result.output
+    # 0.646 here (128 px coins, 64 px tiles): the summary line marks a figure weak exactly when it is under the line
+    assert ("weak separation" in result.output) == (val_auroc < WEAK_SEPARATION_AUROC)
     test_files = {p.resolve() for p in (data / "test").glob("*/*.png")}
     assert not test_files & {Path(p).resolve() for p in record["data"]["val_files"]}
 

@@ -145,6 +145,10 @@ def test_validation_auroc_is_recorded_and_warns_when_the_model_barely_separates(
         assert validation_auroc(np.arange(8.0), LABELS) == 1.0
         assert not caplog.records  # separated: no warning
         assert validation_auroc(rng.random(8), np.zeros(8, int)) is None  # one class: no figure, no warning
+        assert validation_auroc(rng.random(8), np.ones(8, int)) is None
+        assert not caplog.records
+        # 13 of 16 pairs ranked right: 0.8125, just over the line, and no warning
+        assert validation_auroc(np.array([0, 1, 2, 6, 3, 4, 5, 7.0]), LABELS) == 0.8125 >= WEAK_SEPARATION_AUROC
         assert not caplog.records
         value = validation_auroc(np.array([4, 5, 6, 7, 0, 1, 2, 3.0]), LABELS)  # defective frames score lowest
     assert value == 0.0 < WEAK_SEPARATION_AUROC

@@ -156,7 +156,7 @@ def command(
 ) -> None:
     """Train one anomalib model per tile position, sharing one frozen trunk, and write RUN."""
     from edgekit.tiling import parse_size
-    from edgekit.train.fit import WEAK_SEPARATION_AUROC, train
+    from edgekit.train.fit import WEAK_SEPARATION_AUROC, train, weak_separation
 
     config = TrainConfig(
         data=data,
@@ -212,7 +212,7 @@ def command(
     click.echo(f"thresholds: image {t.image_threshold:.4g}, pixel {t.pixel_threshold:.4g} ({t.detail})")
     if record.data.get("val_image_auroc") is not None:
         val_auroc = record.data["val_image_auroc"]
-        weak = f", under {WEAK_SEPARATION_AUROC}: weak separation" if val_auroc < WEAK_SEPARATION_AUROC else ""
+        weak = f", under {WEAK_SEPARATION_AUROC}: weak separation" if weak_separation(val_auroc) else ""
         click.echo(f"validation: image AUROC {val_auroc:.3f} ({record.data['val_source']}{weak})")
     click.echo(f"join: {record.graph['join'].get('why', record.graph['join']['order'])}")
     if skipped:

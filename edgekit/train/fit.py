@@ -279,15 +279,21 @@ def train(config: TrainConfig) -> TrainResult:
 WEAK_SEPARATION_AUROC = 0.8
 
 
+def weak_separation(val_image_auroc: float) -> bool:
+    """Whether a recorded validation image AUROC is under the line: the warning and the summary's mark."""
+    return val_image_auroc < WEAK_SEPARATION_AUROC
+
+
 def validation_auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """Image AUROC of the validation frames' scores (None without both classes); warns when it is weak."""
     labels = np.asarray(labels)
     value = auroc(np.asarray(scores, np.float64), labels)
     if np.isnan(value):  # one class only: nothing to separate
         return None
+    value = round(value, 6)  # the figure recorded: the warning and the summary judge the same value
     defective = int(labels.sum())
     logger.info("validation image AUROC %.3f on %d frames (%d defective)", value, labels.size, defective)
-    if value < WEAK_SEPARATION_AUROC:
+    if weak_separation(value):
         logger.warning(
             "validation image AUROC is %.3f on %d frames (%d defective), under %.2f: this model barely separates "
             "defective frames from good ones on this data, and thresholds fitted on it will not hold; another "
@@ -295,7 +301,7 @@ def validation_auroc(scores: np.ndarray, labels: np.ndarray) -> float | None:
             "'What detection quality to expect')",
             value, labels.size, defective, WEAK_SEPARATION_AUROC,
         )
-    return round(value, 6)
+    return value
 
 
 def _fit_z_reference(ensemble: TiledEnsemble, maps: np.ndarray, labels: np.ndarray) -> np.ndarray:
